@@ -1,0 +1,562 @@
+//! The loop-thread state of an event loop and the one iteration that drives
+//! it ([`Core::run_once`]).
+//!
+//! Everything here is touched only by the loop's thread; what other threads
+//! may touch lives in [`Shared`](crate::remote::Shared). State sits in
+//! separate `RefCell`s, and no borrow is ever held while user code runs
+//! (callbacks, polls, `Drop`s, the exception handler): user code may
+//! re-enter the loop at any time.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use slab::Slab;
+
+use crate::clock::Clock;
+use crate::error::{LoopClosed, RunError};
+use crate::exception::{print_default, Exception, ExceptionSource};
+use crate::ready::{Callback, ReadyQueue, Runnable};
+use crate::remote::{RemoteJob, Shared};
+use crate::task::{Payload, RawTask, Task};
+use crate::timer::{TimerKey, Wheel};
+
+/// The token of the `mio::Waker` of the remote queue. I/O sources use
+/// tokens built from a slab key, which never reach `usize::MAX`.
+pub(crate) const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+
+/// While ready work is waiting, poll for I/O (with a zero timeout) only once
+/// every this many iterations: an `epoll_wait` costs ~150 ns here, more than
+/// a whole hop between two tasks. 61 is tokio's `event_interval`; a prime,
+/// so it does not beat with periodic workloads. Bounds I/O latency under
+/// load to 61 iterations.
+const IO_POLL_INTERVAL: u64 = 61;
+
+/// The default timer tick: 1 ms, in nanoseconds (the wheel's unit).
+pub(crate) const DEFAULT_TICK_NS: u64 = 1_000_000;
+
+/// What a timer does when it expires.
+pub(crate) enum TimerEntry {
+    /// `call_later` / `call_at`: queue the callback.
+    Callback(Callback),
+    /// `sleep` / `wait_for`: wake the task.
+    Waker(Waker),
+}
+
+/// The exception handler, shared out of its `RefCell` before it is called.
+pub(crate) type Handler = Rc<dyn Fn(&Exception<'_>)>;
+
+pub(crate) struct Core {
+    ready: RefCell<ReadyQueue>,
+    timers: RefCell<Wheel<TimerEntry>>,
+    /// Every task whose future is alive; each entry owns a reference.
+    tasks: RefCell<Slab<RawTask>>,
+    /// Scratch buffer for the keys of expired timers (kept to avoid allocating).
+    expired: RefCell<Vec<TimerKey>>,
+    poll: RefCell<mio::Poll>,
+    events: RefCell<mio::Events>,
+    shared: Arc<Shared>,
+    clock: Clock,
+    iteration: Cell<u64>,
+    running: Cell<bool>,
+    stopping: Cell<bool>,
+    closed: Cell<bool>,
+    handler: RefCell<Option<Handler>>,
+}
+
+/// Settings fixed at construction (see [`Builder`](crate::Builder)).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) virtual_time: bool,
+    pub(crate) tick_ns: u64,
+    pub(crate) events_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            virtual_time: false,
+            tick_ns: DEFAULT_TICK_NS,
+            events_capacity: 1024,
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn new(config: &Config) -> io::Result<Core> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        Ok(Core {
+            ready: RefCell::default(),
+            timers: RefCell::new(Wheel::new(config.tick_ns)),
+            tasks: RefCell::default(),
+            expired: RefCell::default(),
+            poll: RefCell::new(poll),
+            events: RefCell::new(mio::Events::with_capacity(config.events_capacity)),
+            shared: Arc::new(Shared::new(waker)),
+            clock: Clock::new(config.virtual_time),
+            iteration: Cell::new(0),
+            running: Cell::new(false),
+            stopping: Cell::new(false),
+            closed: Cell::new(false),
+            handler: RefCell::new(None),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.get()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stopping.set(true);
+    }
+
+    /// `run_once` returned to its caller: a stop request is satisfied.
+    pub(crate) fn stop_handled(&self) {
+        self.stopping.set(false);
+    }
+
+    // ---- running -----------------------------------------------------------
+
+    /// Marks the loop running on this thread until the guard drops.
+    pub(crate) fn enter(self: &Rc<Self>) -> Result<Running, RunError> {
+        if self.closed.get() {
+            return Err(RunError::Closed);
+        }
+        let guard = crate::context::enter(self).ok_or(RunError::AlreadyRunning)?;
+        self.running.set(true);
+        self.shared.unpark();
+        Ok(Running {
+            core: self.clone(),
+            _guard: guard,
+        })
+    }
+
+    /// Runs iterations until `stop()` (asyncio's `run_forever`).
+    pub(crate) fn run_forever(self: &Rc<Self>) -> Result<(), RunError> {
+        let _running = self.enter()?;
+        loop {
+            self.run_once(None);
+            if self.stopping.get() {
+                break;
+            }
+        }
+        self.stopping.set(false);
+        Ok(())
+    }
+
+    /// One iteration of the loop, as a list of phases (see `docs/internals.md`).
+    /// This is the only place where callbacks run and tasks are polled.
+    pub(crate) fn run_once(&self, max_wait: Option<Duration>) {
+        self.iteration.set(self.iteration.get().wrapping_add(1));
+        self.poll_io(max_wait); // phases 1–3: timeout, epoll_wait, I/O events
+        self.drain_remote(); //    phase 4: threadsafe jobs and cross-thread wakes
+        self.fire_timers(); //     phase 5: expired timers → ready
+        self.run_ready(); //       phase 6: run what was ready at this point
+    }
+
+    /// Phases 1–3. Skipped on most iterations while work is ready (the
+    /// syscall rule), so a busy loop neither polls nor reads the clock.
+    fn poll_io(&self, max_wait: Option<Duration>) {
+        let timeout = if !self.ready.borrow().is_empty() || self.stopping.get() {
+            if self.iteration.get() % IO_POLL_INTERVAL != 0 {
+                return;
+            }
+            Some(Duration::ZERO)
+        } else {
+            self.idle_timeout(max_wait)
+        };
+        let blocking = timeout != Some(Duration::ZERO);
+        // The sleep-flag protocol (see `remote`): declare the loop parked,
+        // then look at the queue once more before blocking.
+        let timeout = if blocking && !self.shared.park() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
+        let got_events = self.poll_events(timeout);
+        if blocking {
+            self.shared.unpark();
+        }
+        if self.clock.is_virtual() && !got_events && self.shared.len() == 0 {
+            self.advance_virtual_clock(max_wait);
+        }
+    }
+
+    /// How long to block when nothing is ready: until the next timer, capped
+    /// by the caller's `max_wait`. Virtual time never blocks for a timer.
+    fn idle_timeout(&self, max_wait: Option<Duration>) -> Option<Duration> {
+        let next = self.timers.borrow().next_expiration();
+        let Some(next) = next else {
+            return max_wait;
+        };
+        if self.clock.is_virtual() {
+            return Some(Duration::ZERO);
+        }
+        let until = Duration::from_nanos(next.saturating_sub(self.clock.now()));
+        Some(max_wait.map_or(until, |m| m.min(until)))
+    }
+
+    /// Virtual time: nothing happened and the loop would now sleep until
+    /// the next timer, so jump there instead (unless the caller's `max_wait`
+    /// ends first).
+    fn advance_virtual_clock(&self, max_wait: Option<Duration>) {
+        if !self.ready.borrow().is_empty() {
+            return;
+        }
+        let Some(next) = self.timers.borrow().next_expiration() else {
+            return;
+        };
+        let limit = max_wait.map_or(u64::MAX, |m| self.clock.deadline_after(m));
+        if next <= limit {
+            self.clock.jump_to(next);
+        }
+    }
+
+    /// `epoll_wait`; returns whether any event arrived.
+    fn poll_events(&self, timeout: Option<Duration>) -> bool {
+        let mut events = self.events.borrow_mut();
+        match self.poll.borrow_mut().poll(&mut events, timeout) {
+            Ok(()) => {}
+            // A signal interrupted the wait: just an early wake-up.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return false,
+            Err(e) => panic!("evloop: epoll_wait failed: {e}"),
+        }
+        // The only source so far is the remote queue's waker, whose jobs
+        // phase 4 drains whether or not its event showed up.
+        !events.is_empty()
+    }
+
+    /// Phase 4: move the jobs queued by other threads onto the ready queue.
+    /// Bounded by the queue's length when the drain starts, so a flood from
+    /// other threads cannot keep the loop here.
+    fn drain_remote(&self) {
+        let n = self.shared.len();
+        if n == 0 {
+            return;
+        }
+        let mut ready = self.ready.borrow_mut();
+        for _ in 0..n {
+            match self.shared.pop() {
+                Some(RemoteJob::Call(f, location)) => {
+                    ready.push(Runnable::Callback(Callback { f, location }));
+                }
+                // SAFETY: this is the thread of the loop that owns the task
+                // (its waker sent it to this loop's queue).
+                Some(RemoteJob::Wake(task)) => {
+                    ready.push(Runnable::Task(unsafe { task.into_local() }));
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Phase 5: advance the wheel to now; expired callbacks join the ready
+    /// queue in (deadline, insertion) order, sleeping tasks are woken.
+    fn fire_timers(&self) {
+        if self.timers.borrow().pending() == 0 {
+            return; // no clock read while no timer is pending
+        }
+        let now = self.clock.now();
+        let mut expired = std::mem::take(&mut *self.expired.borrow_mut());
+        self.timers.borrow_mut().advance(now, &mut expired);
+        for key in expired.drain(..) {
+            self.expire(key);
+        }
+        *self.expired.borrow_mut() = expired;
+    }
+
+    fn expire(&self, key: TimerKey) {
+        let mut timers = self.timers.borrow_mut();
+        if let Some(TimerEntry::Waker(_)) = timers.get(key) {
+            let entry = timers.remove(key);
+            drop(timers);
+            if let Some(TimerEntry::Waker(w)) = entry {
+                w.wake();
+            }
+        } else {
+            drop(timers);
+            self.ready.borrow_mut().push(Runnable::Timer(key));
+        }
+    }
+
+    /// Phase 6: run exactly the entries that are ready now; what they
+    /// schedule runs in the next iteration (asyncio's snapshot rule).
+    fn run_ready(&self) {
+        let n = self.ready.borrow().len();
+        for _ in 0..n {
+            let Some(runnable) = self.ready.borrow_mut().pop() else {
+                break;
+            };
+            match runnable {
+                Runnable::Callback(cb) => self.run_callback(cb),
+                Runnable::Task(task) => self.run_task(task),
+                Runnable::Timer(key) => {
+                    let entry = self.timers.borrow_mut().remove(key);
+                    if let Some(TimerEntry::Callback(cb)) = entry {
+                        self.run_callback(cb);
+                    }
+                }
+                Runnable::Cancelled => {}
+            }
+        }
+    }
+
+    fn run_callback(&self, cb: Callback) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(cb.f)) {
+            self.report(ExceptionSource::Callback, cb.location, payload);
+        }
+    }
+
+    /// Polls `task` once (or drops its future if cancelled). `task` is the
+    /// queue entry's reference, released at the end.
+    fn run_task(&self, task: RawTask) {
+        task.clear_scheduled();
+        if task.is_complete() {
+            return; // a stale wake
+        }
+        // SAFETY (all blocks below): this is the loop thread and the task
+        // belongs to this loop (only its own queues hold it); nothing else
+        // is polling it.
+        if unsafe { task.with_local(|l| l.cancel_requested) } {
+            if let Some(payload) = unsafe { task.cancel() } {
+                self.report(ExceptionSource::Drop, task_location(&task), payload);
+            }
+            return self.finish(&task);
+        }
+        let waker = task.waker_ref();
+        let mut cx = Context::from_waker(&waker);
+        if unsafe { task.poll(&mut cx) }.is_ready() {
+            self.finish(&task);
+        }
+    }
+
+    /// The future is gone: mark the task complete, leave the registry, wake
+    /// whoever awaits it; a detached task's output is dropped here (and a
+    /// panic nobody will read goes to the exception handler).
+    fn finish(&self, task: &RawTask) {
+        task.set_complete();
+        // SAFETY: loop thread; the closure runs no user code.
+        let (key, join, detached, at) = unsafe {
+            task.with_local(|l| (l.registry_key, l.join_waker.take(), !l.handle_alive, l.location))
+        };
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = match tasks.get(key) {
+            Some(t) if t.ptr_eq(task) => Some(tasks.remove(key)),
+            _ => None,
+        };
+        drop(tasks);
+        drop(entry);
+        if detached {
+            // SAFETY: loop thread.
+            if let Some(payload) = unsafe { task.discard_output() } {
+                self.report(ExceptionSource::Task, at, payload);
+            }
+        }
+        if let Some(w) = join {
+            w.wake();
+        }
+    }
+
+    /// The local path of a wake: push onto the ready queue. Refused (handed
+    /// back) if the queue is borrowed right now or the loop is closed; the
+    /// caller then takes the remote path.
+    pub(crate) fn push_task(&self, task: RawTask) -> Result<(), RawTask> {
+        if self.closed.get() {
+            return Err(task);
+        }
+        match self.ready.try_borrow_mut() {
+            Ok(mut ready) => {
+                ready.push(Runnable::Task(task));
+                Ok(())
+            }
+            Err(_) => Err(task),
+        }
+    }
+
+    // ---- scheduling --------------------------------------------------------
+
+    pub(crate) fn spawn<F>(&self, future: F, at: &'static Location<'static>) -> Task<F::Output>
+    where
+        F: std::future::Future + 'static,
+    {
+        let task = RawTask::new(future, self.shared.clone(), at);
+        if self.closed.get() {
+            // Never a panic here: spawning from a `Drop` that runs during
+            // `close()` must not abort the process.
+            // SAFETY: loop thread; the new task is not complete.
+            if let Some(payload) = unsafe { task.cancel() } {
+                self.report(ExceptionSource::Drop, at, payload);
+            }
+            task.set_complete();
+            return Task::from_raw(task);
+        }
+        let key = self.tasks.borrow_mut().insert(task.clone());
+        // SAFETY: loop thread; no user code inside.
+        unsafe { task.with_local(|l| l.registry_key = key) };
+        task.mark_scheduled();
+        self.ready.borrow_mut().push(Runnable::Task(task.clone()));
+        Task::from_raw(task)
+    }
+
+    pub(crate) fn call_soon(
+        &self,
+        f: Box<dyn FnOnce()>,
+        location: &'static Location<'static>,
+    ) -> Result<u64, LoopClosed> {
+        if self.closed.get() {
+            return Err(LoopClosed);
+        }
+        Ok(self.ready.borrow_mut().push(Runnable::Callback(Callback { f, location })))
+    }
+
+    /// Cancels a queued callback; drops it after the borrow is released.
+    pub(crate) fn cancel_callback(&self, seq: u64) -> bool {
+        let cb = self.ready.borrow_mut().cancel(seq);
+        cb.is_some()
+    }
+
+    pub(crate) fn callback_pending(&self, seq: u64) -> bool {
+        self.ready.borrow().is_pending(seq)
+    }
+
+    pub(crate) fn add_timer(&self, deadline: u64, entry: TimerEntry) -> Result<TimerKey, LoopClosed> {
+        if self.closed.get() {
+            return Err(LoopClosed);
+        }
+        Ok(self.timers.borrow_mut().insert(deadline, entry))
+    }
+
+    /// Removes a timer; the entry is dropped after the borrow is released.
+    pub(crate) fn remove_timer(&self, key: TimerKey) -> bool {
+        let entry = self.timers.borrow_mut().remove(key);
+        entry.is_some()
+    }
+
+    /// For `Sleep`: `None` once the timer fired (or was removed); else
+    /// refreshes the stored waker.
+    pub(crate) fn refresh_timer_waker(&self, key: TimerKey, waker: &Waker) -> Option<()> {
+        let mut timers = self.timers.borrow_mut();
+        match timers.get_mut(key)? {
+            TimerEntry::Waker(w) => {
+                if !w.will_wake(waker) {
+                    let old = std::mem::replace(w, waker.clone());
+                    drop(timers);
+                    drop(old);
+                }
+                Some(())
+            }
+            TimerEntry::Callback(_) => None,
+        }
+    }
+
+    // ---- exceptions ----------------------------------------------------------
+
+    pub(crate) fn set_handler(&self, handler: Option<Handler>) {
+        let old = self.handler.replace(handler);
+        drop(old);
+    }
+
+    pub(crate) fn report_task_panic(&self, at: &'static Location<'static>, payload: Payload) {
+        self.report(ExceptionSource::Task, at, payload);
+    }
+
+    /// Hands a panic to the exception handler (or stderr). A handler that
+    /// panics itself is reported on stderr; the loop keeps running.
+    pub(crate) fn report(&self, source: ExceptionSource, at: &'static Location<'static>, payload: Payload) {
+        let handler = self.handler.borrow().clone();
+        let exception = Exception::new(source, at, &*payload);
+        match handler {
+            Some(h) => {
+                if catch_unwind(AssertUnwindSafe(|| h(&exception))).is_err() {
+                    eprintln!("evloop: the exception handler panicked while handling: {exception}");
+                }
+            }
+            None => print_default(&exception),
+        }
+        drop_isolated(payload);
+    }
+
+    // ---- teardown ----------------------------------------------------------
+
+    /// asyncio's `close`: drops every pending task future, callback, timer
+    /// and remote job, on this thread, and refuses new work.
+    pub(crate) fn close(&self) -> Result<(), RunError> {
+        if self.running.get() {
+            return Err(RunError::AlreadyRunning);
+        }
+        if self.closed.replace(true) {
+            return Ok(());
+        }
+        self.shared.close();
+        // Dropping user values may schedule more (a `Drop` that calls
+        // `call_soon` gets `Err(LoopClosed)`, but one that wakes a task
+        // still pushes it): repeat until everything is empty.
+        loop {
+            let tasks: Vec<RawTask> = self.tasks.borrow_mut().drain().collect();
+            let ready = self.ready.borrow_mut().take_all();
+            let timers = self.timers.borrow_mut().drain();
+            let remote: Vec<RemoteJob> = std::iter::from_fn(|| self.shared.pop()).collect();
+            if tasks.is_empty() && ready.is_empty() && timers.is_empty() && remote.is_empty() {
+                return Ok(());
+            }
+            for task in tasks {
+                // SAFETY: loop thread; registry tasks are never complete.
+                if let Some(payload) = unsafe { task.cancel() } {
+                    self.report(ExceptionSource::Drop, task_location(&task), payload);
+                }
+                self.finish(&task);
+            }
+            ready.into_iter().for_each(drop_isolated);
+            timers.into_iter().for_each(drop_isolated);
+            remote.into_iter().for_each(drop_isolated);
+        }
+    }
+}
+
+/// Marks the loop as running on this thread; undone on drop.
+pub(crate) struct Running {
+    core: Rc<Core>,
+    _guard: crate::context::EnterGuard,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.core.running.set(false);
+        self.core.shared.leave();
+    }
+}
+
+fn task_location(task: &RawTask) -> &'static Location<'static> {
+    // SAFETY: loop thread (callers are `Core` methods); no user code inside.
+    unsafe { task.with_local(|l| l.location) }
+}
+
+/// Drops `value`, containing a panic from its `Drop` (during teardown a
+/// second panic would abort the process).
+fn drop_isolated<T: Any>(value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+        eprintln!(
+            "evloop: a value dropped by the loop panicked: {}",
+            crate::error::panic_message(&*payload).unwrap_or("Box<dyn Any>")
+        );
+        drop(payload);
+    }
+}

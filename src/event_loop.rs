@@ -1,0 +1,386 @@
+//! [`EventLoop`], its [`Builder`], and [`run`].
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::{resume_unwind, Location};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use crate::clock::saturating_nanos;
+use crate::core::{Config, Core, TimerEntry};
+use crate::error::{LoopClosed, RunError};
+use crate::exception::Exception;
+use crate::future::LoopFuture;
+use crate::handle::{Handle, TimerHandle};
+use crate::ready::Callback;
+use crate::remote::LoopHandle;
+use crate::task::Task;
+
+/// A single-threaded event loop: asyncio's `AbstractEventLoop`.
+///
+/// The loop owns a ready queue, a timer wheel and a mio `Poll`, and runs
+/// callbacks and tasks on the thread that created it. It is `!Send`; other
+/// threads reach it through a [`LoopHandle`].
+///
+/// The value returned by [`EventLoop::new`] or [`Builder::build`] *owns*
+/// the loop: dropping it closes the loop. [`EventLoop::current`] gives a
+/// *reference* to the running loop (same methods; dropping it does nothing).
+///
+/// ```
+/// use std::time::Duration;
+/// let lp = evloop::EventLoop::new();
+/// lp.call_soon(|| println!("first")).unwrap();
+/// lp.call_later(Duration::from_millis(1), || println!("later")).unwrap();
+/// let answer = lp.run_until_complete(async {
+///     evloop::sleep(Duration::from_millis(2)).await;
+///     42
+/// });
+/// assert_eq!(answer, Ok(42));
+/// ```
+///
+/// The loop cannot be sent to another thread:
+///
+/// ```compile_fail
+/// let lp = evloop::EventLoop::new();
+/// std::thread::spawn(move || drop(lp));
+/// ```
+pub struct EventLoop {
+    core: Rc<Core>,
+    owner: bool,
+}
+
+impl EventLoop {
+    /// A loop with the default settings.
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses an epoll instance or an eventfd (out of file
+    /// descriptors); [`Builder::build`] returns that error instead.
+    pub fn new() -> EventLoop {
+        EventLoop::builder()
+            .build()
+            .unwrap_or_else(|e| panic!("evloop: cannot create an event loop: {e}"))
+    }
+
+    /// A [`Builder`] to configure a loop.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The loop running on this thread.
+    ///
+    /// # Panics
+    ///
+    /// If no evloop is running on this thread; see [`EventLoop::try_current`].
+    #[track_caller]
+    pub fn current() -> EventLoop {
+        EventLoop::reference(crate::context::expect_current("EventLoop::current"))
+    }
+
+    /// The loop running on this thread, if any.
+    pub fn try_current() -> Option<EventLoop> {
+        crate::context::current().map(EventLoop::reference)
+    }
+
+    fn reference(core: Rc<Core>) -> EventLoop {
+        EventLoop { core, owner: false }
+    }
+
+    // ---- running -----------------------------------------------------------
+
+    /// Runs the loop until [`stop`](EventLoop::stop) is called.
+    ///
+    /// Errors: `AlreadyRunning` if any evloop is running on this thread,
+    /// `Closed` if the loop is closed.
+    pub fn run_forever(&self) -> Result<(), RunError> {
+        self.core.run_forever()
+    }
+
+    /// Runs `future` as a task until it completes, and returns its output
+    /// (asyncio's `run_until_complete`).
+    ///
+    /// Errors: `AlreadyRunning` (called from inside a running loop),
+    /// `Stopped` (`stop()` was called before the future finished: it stays
+    /// scheduled as a task and runs on when the loop runs again), `Closed`.
+    ///
+    /// # Panics
+    ///
+    /// If the future panics, the panic is resumed here, as asyncio re-raises.
+    #[track_caller]
+    pub fn run_until_complete<F>(&self, future: F) -> Result<F::Output, RunError>
+    where
+        F: Future + 'static,
+    {
+        if self.core.is_closed() {
+            return Err(RunError::Closed);
+        }
+        if crate::context::current().is_some() {
+            return Err(RunError::AlreadyRunning);
+        }
+        let armed = Rc::new(Cell::new(true));
+        let stop = StopWhenDone {
+            core: Rc::downgrade(&self.core),
+            armed: armed.clone(),
+        };
+        let task = self.core.spawn(
+            async move {
+                let _stop = stop;
+                future.await
+            },
+            Location::caller(),
+        );
+        self.core.run_forever()?;
+        if !task.done() {
+            armed.set(false); // the task stays scheduled, but must not stop the loop later
+            return Err(RunError::Stopped);
+        }
+        match crate::util::now_or_never(task) {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(e)) if e.is_panic() => resume_unwind(e.into_panic()),
+            _ => Err(RunError::Closed),
+        }
+    }
+
+    /// Runs one iteration, blocking at most `timeout` (`None`: until
+    /// something happens; `Some(Duration::ZERO)`: never blocks). For hosts
+    /// that drive the loop from their own loop. A pending `stop()` request
+    /// ends with it.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// lp.call_soon(|| println!("hello from the loop")).unwrap();
+    /// lp.run_once(Some(std::time::Duration::ZERO)).unwrap();
+    /// ```
+    pub fn run_once(&self, timeout: Option<Duration>) -> Result<(), RunError> {
+        let _running = self.core.enter()?;
+        self.core.run_once(timeout);
+        self.core.stop_handled();
+        Ok(())
+    }
+
+    /// Asks `run_forever` / `run_until_complete` to return after the current
+    /// iteration. If the loop is not running, the next run does one
+    /// iteration and returns.
+    pub fn stop(&self) {
+        self.core.stop();
+    }
+
+    /// Closes the loop: every pending task future, callback, timer and
+    /// remote job is dropped, on this thread, and later calls are refused
+    /// with `Closed`. Awaiters of dropped tasks see `TaskError::is_cancelled`.
+    /// Idempotent. `Err(AlreadyRunning)` if the loop is running (asyncio
+    /// raises too). Waits for nothing: pushes from other threads that are
+    /// in flight at that instant complete within a few instructions.
+    #[track_caller]
+    pub fn close(&self) -> Result<(), RunError> {
+        self.core.close()
+    }
+
+    /// Whether the loop is running (inside `run_*`).
+    pub fn is_running(&self) -> bool {
+        self.core.is_running()
+    }
+
+    /// Whether the loop is closed.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    /// The loop's clock (asyncio's `loop.time()`): a fresh monotonic reading,
+    /// or the virtual time under [`Builder::virtual_time`].
+    pub fn time(&self) -> Instant {
+        self.core.clock().instant()
+    }
+
+    /// A `Send + Sync` handle for other threads.
+    pub fn handle(&self) -> LoopHandle {
+        LoopHandle::new(self.core.shared().clone())
+    }
+
+    // ---- scheduling --------------------------------------------------------
+
+    /// Schedules `f` to run in a later iteration, after everything already
+    /// queued (FIFO). What a callback schedules runs in the next iteration,
+    /// never the current one.
+    #[track_caller]
+    pub fn call_soon<F>(&self, f: F) -> Result<Handle, LoopClosed>
+    where
+        F: FnOnce() + 'static,
+    {
+        let seq = self.core.call_soon(Box::new(f), Location::caller())?;
+        Ok(Handle::new(Rc::downgrade(&self.core), seq))
+    }
+
+    /// Schedules `f` to run once `delay` has passed: never earlier, measured
+    /// from a fresh reading of the clock.
+    ///
+    /// `call_later(Duration::ZERO, f)` runs after the callbacks already
+    /// queued, once the clock has reached the next timer tick.
+    #[track_caller]
+    pub fn call_later<F>(&self, delay: Duration, f: F) -> Result<TimerHandle, LoopClosed>
+    where
+        F: FnOnce() + 'static,
+    {
+        let deadline = self.core.clock().deadline_after(delay);
+        self.add_timer_callback(deadline, Box::new(f), Location::caller())
+    }
+
+    /// Schedules `f` to run at `when` (in the loop's time; see
+    /// [`EventLoop::time`]), never earlier.
+    #[track_caller]
+    pub fn call_at<F>(&self, when: Instant, f: F) -> Result<TimerHandle, LoopClosed>
+    where
+        F: FnOnce() + 'static,
+    {
+        let deadline = self.core.clock().from_instant(when);
+        self.add_timer_callback(deadline, Box::new(f), Location::caller())
+    }
+
+    fn add_timer_callback(
+        &self,
+        deadline: u64,
+        f: Box<dyn FnOnce()>,
+        location: &'static Location<'static>,
+    ) -> Result<TimerHandle, LoopClosed> {
+        let key = self
+            .core
+            .add_timer(deadline, TimerEntry::Callback(Callback { f, location }))?;
+        let when = self.core.clock().to_instant(deadline);
+        Ok(TimerHandle::new(Rc::downgrade(&self.core), key, when))
+    }
+
+    /// Wraps `future` in a [`Task`] scheduled on this loop (asyncio's
+    /// `ensure_future` / `create_task`). The future need not be `Send`. On a
+    /// closed loop the task is returned already cancelled.
+    #[track_caller]
+    pub fn ensure_future<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+    {
+        self.core.spawn(future, Location::caller())
+    }
+
+    /// A new pending [`LoopFuture`] bound to this loop (asyncio's `create_future`).
+    pub fn create_future<T: 'static>(&self) -> LoopFuture<T> {
+        LoopFuture::new(Rc::downgrade(&self.core))
+    }
+
+    /// Sets the handler for panics that escape to the loop: from callbacks,
+    /// from tasks nobody awaits, from `Drop`s the loop runs. `None` restores
+    /// the default, which prints one line to stderr. The loop keeps running
+    /// either way; a handler that panics is reported on stderr.
+    pub fn set_exception_handler<F>(&self, handler: Option<F>)
+    where
+        F: Fn(&Exception<'_>) + 'static,
+    {
+        self.core
+            .set_handler(handler.map(|h| Rc::new(h) as crate::core::Handler));
+    }
+}
+
+impl Default for EventLoop {
+    fn default() -> EventLoop {
+        EventLoop::new()
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        if self.owner {
+            // Running is impossible here: `run_*` borrows the owner.
+            let _ = self.core.close();
+        }
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("running", &self.is_running())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Stops the loop when the main future of `run_until_complete` finishes,
+/// panics or is dropped, unless disarmed.
+struct StopWhenDone {
+    core: Weak<Core>,
+    armed: Rc<Cell<bool>>,
+}
+
+impl Drop for StopWhenDone {
+    fn drop(&mut self) {
+        if let (true, Some(core)) = (self.armed.get(), self.core.upgrade()) {
+            core.stop();
+        }
+    }
+}
+
+/// Configures an [`EventLoop`].
+///
+/// ```
+/// let lp = evloop::EventLoop::builder().virtual_time().build().unwrap();
+/// # drop(lp);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Builder {
+    /// Virtual time, for tests: the clock only moves when the loop would
+    /// otherwise sleep, and then jumps to the next timer, so code full of
+    /// `sleep(4 s)` runs instantly and deterministically (tokio's `pause`,
+    /// asyncio's `TestLoop`).
+    pub fn virtual_time(mut self) -> Builder {
+        self.config.virtual_time = true;
+        self
+    }
+
+    /// The timer wheel's tick (default 1 ms): timers fire on the first tick
+    /// boundary at or after their deadline. At least 1 ns.
+    pub fn timer_tick(mut self, tick: Duration) -> Builder {
+        self.config.tick_ns = saturating_nanos(tick).max(1);
+        self
+    }
+
+    /// Builds the loop.
+    pub fn build(self) -> io::Result<EventLoop> {
+        Ok(EventLoop {
+            core: Rc::new(Core::new(&self.config)?),
+            owner: true,
+        })
+    }
+}
+
+/// Runs `future` on a fresh loop to completion, then closes the loop
+/// (asyncio's `asyncio.run`).
+///
+/// ```
+/// let out = evloop::run(async { 1 + 1 });
+/// assert_eq!(out, Ok(2));
+/// ```
+///
+/// Errors: `AlreadyRunning` if called from inside a running loop;
+/// `Stopped` if the future called `stop()` on its loop before finishing.
+///
+/// # Panics
+///
+/// If the future panics (the panic is resumed), or the OS refuses an epoll
+/// instance.
+#[track_caller]
+pub fn run<F>(future: F) -> Result<F::Output, RunError>
+where
+    F: Future + 'static,
+{
+    if crate::context::current().is_some() {
+        return Err(RunError::AlreadyRunning);
+    }
+    let lp = EventLoop::new();
+    let out = lp.run_until_complete(future);
+    lp.close()?;
+    out
+}

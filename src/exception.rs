@@ -1,0 +1,93 @@
+//! What the loop's exception handler receives (asyncio's exception context).
+
+use std::any::Any;
+use std::fmt;
+use std::panic::Location;
+
+use crate::error::panic_message;
+
+/// What was running when a panic escaped to the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExceptionSource {
+    /// A callback from `call_soon`, `call_later`, `call_at` or `call_soon_threadsafe`.
+    Callback,
+    /// A task that nobody awaited (detached, or its handle dropped unread).
+    Task,
+    /// The `Drop` of a future that the loop dropped (cancel or close).
+    Drop,
+}
+
+/// A panic that escaped to the loop, as given to the exception handler set
+/// with [`EventLoop::set_exception_handler`](crate::EventLoop::set_exception_handler).
+pub struct Exception<'a> {
+    source: ExceptionSource,
+    location: &'static Location<'static>,
+    payload: &'a (dyn Any + Send),
+}
+
+impl<'a> Exception<'a> {
+    pub(crate) fn new(
+        source: ExceptionSource,
+        location: &'static Location<'static>,
+        payload: &'a (dyn Any + Send),
+    ) -> Exception<'a> {
+        Exception {
+            source,
+            location,
+            payload,
+        }
+    }
+
+    pub(crate) fn task(location: &'static Location<'static>, payload: &'a (dyn Any + Send)) -> Self {
+        Exception::new(ExceptionSource::Task, location, payload)
+    }
+
+    /// What kind of work panicked.
+    pub fn source(&self) -> ExceptionSource {
+        self.source
+    }
+
+    /// Where that work was scheduled or spawned.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    /// The panic message, if the payload is a string.
+    pub fn message(&self) -> Option<&str> {
+        panic_message(self.payload)
+    }
+
+    /// The raw panic payload.
+    pub fn payload(&self) -> &(dyn Any + Send) {
+        self.payload
+    }
+}
+
+impl fmt::Display for Exception<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.source {
+            ExceptionSource::Callback => "exception in callback scheduled",
+            ExceptionSource::Task => "exception in task spawned",
+            ExceptionSource::Drop => "exception while dropping a future spawned",
+        };
+        write!(f, "{what} at {}: ", self.location)?;
+        f.write_str(self.message().unwrap_or("Box<dyn Any>"))
+    }
+}
+
+impl fmt::Debug for Exception<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exception")
+            .field("source", &self.source)
+            .field("location", &self.location)
+            .field("message", &self.message())
+            .finish()
+    }
+}
+
+/// The default handler: one line on stderr, as asyncio logs
+/// "Exception in callback …".
+pub(crate) fn print_default(e: &Exception<'_>) {
+    eprintln!("evloop: {e}");
+}

@@ -1,0 +1,82 @@
+//! # evloop
+//!
+//! A hand-written, single-threaded event loop runtime shaped like Python's
+//! asyncio, on [mio](https://docs.rs/mio). One [`EventLoop`] owns a ready
+//! queue, a timer wheel and a mio `Poll`, and runs callbacks and tasks (any
+//! `std::future::Future`, `Send` or not) on the thread that created it.
+//!
+//! ## One iteration ([`EventLoop::run_once`])
+//!
+//! ```text
+//!  ┌──────────────────────────────────────────────────────────────┐
+//!  │ 1. timeout = 0 if ready queue non-empty, else next timer     │
+//!  │    deadline (None if no timers); 0 if stopping               │
+//!  │ 2. poll mio (epoll_wait) with that timeout — skipped on most │
+//!  │    iterations while work is ready (1 in 61 polls)            │
+//!  │ 3. I/O events  → wake the tasks / queue the reader callbacks │
+//!  │ 4. remote queue (threadsafe jobs, cross-thread wakes) → ready│
+//!  │ 5. timer wheel: advance to now, expired timers → ready       │
+//!  │ 6. run exactly the entries that were ready at this point;    │
+//!  │    what they schedule runs next iteration (asyncio rule)     │
+//!  └──────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! ## The asyncio map
+//!
+//! | asyncio | evloop |
+//! | --- | --- |
+//! | `loop.call_soon(cb)` → `Handle` | [`EventLoop::call_soon`] → [`Handle`] |
+//! | `loop.call_later(d, cb)` / `call_at(t, cb)` | [`EventLoop::call_later`] / [`EventLoop::call_at`] → [`TimerHandle`] |
+//! | `loop.time()` | [`EventLoop::time`] |
+//! | `loop.create_future()` | [`EventLoop::create_future`] → [`LoopFuture`] |
+//! | `asyncio.ensure_future(coro)` / `create_task` | [`EventLoop::ensure_future`], [`ensure_future`] → [`Task`] |
+//! | `loop.call_soon_threadsafe(cb)` | [`LoopHandle::call_soon_threadsafe`] |
+//! | `asyncio.run(main())` | [`run`] |
+//! | `run_until_complete` / `run_forever` / `stop` / `close` | same names on [`EventLoop`] |
+//! | `asyncio.sleep`, `wait_for`, `gather` | [`sleep`], [`wait_for`], [`gather`] |
+//! | `asyncio.Event` | [`sync::Event`] |
+//! | `loop.set_exception_handler` | [`EventLoop::set_exception_handler`] |
+//!
+//! ## Example
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let lp = evloop::EventLoop::builder().virtual_time().build().unwrap();
+//! let out = lp.run_until_complete(async {
+//!     let child = evloop::ensure_future(async {
+//!         evloop::sleep(Duration::from_secs(4)).await; // instant under virtual time
+//!         "hello world"
+//!     });
+//!     child.await.unwrap()
+//! });
+//! assert_eq!(out, Ok("hello world"));
+//! ```
+//!
+//! See `docs/internals.md` for a guided tour of the loop.
+
+mod clock;
+mod context;
+mod core;
+mod error;
+mod event_loop;
+mod exception;
+mod future;
+mod handle;
+mod ready;
+mod remote;
+pub mod sync;
+mod task;
+mod time;
+mod timer;
+mod util;
+
+pub use error::{Cancelled, FutureError, LoopClosed, RunError, TaskError, TimedOut};
+pub use event_loop::{run, Builder, EventLoop};
+pub use exception::{Exception, ExceptionSource};
+pub use future::{LoopFuture, Taken};
+pub use handle::{Handle, TimerHandle};
+pub use remote::LoopHandle;
+pub use task::Task;
+pub use time::{sleep, sleep_until, wait_for, Sleep};
+pub use util::{ensure_future, gather, yield_now};

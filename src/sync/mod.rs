@@ -1,0 +1,6 @@
+//! Loop-local synchronisation primitives, like `asyncio`'s (`Event`), for
+//! tasks on one loop. They are `!Send`: one loop, one thread, no locks.
+
+mod event;
+
+pub use event::{Event, EventWait};

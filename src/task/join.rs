@@ -1,0 +1,126 @@
+//! [`Task`]: the handle `ensure_future` returns.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use super::raw::RawTask;
+use crate::error::TaskError;
+
+/// A future running on an [`EventLoop`](crate::EventLoop), as asyncio's `Task`.
+///
+/// Awaiting a `Task` gives its output, or a [`TaskError`] if it was
+/// cancelled or panicked. Dropping the handle *detaches* the task: it keeps
+/// running, and its output is dropped when it finishes (asyncio and tokio do
+/// the same). A panic in a detached task goes to the loop's exception handler.
+///
+/// `Task` is `!Send`: it lives on the loop's thread.
+///
+/// ```
+/// let out = evloop::run(async {
+///     let task = evloop::ensure_future(async { 6 * 7 });
+///     task.await.unwrap()
+/// });
+/// assert_eq!(out, Ok(42));
+/// ```
+#[must_use = "dropping a Task detaches it; bind it to `_task` to keep it, or call `drop`"]
+pub struct Task<T> {
+    raw: RawTask,
+    _marker: PhantomData<(Rc<()>, fn() -> T)>,
+}
+
+impl<T: 'static> Task<T> {
+    pub(crate) fn from_raw(raw: RawTask) -> Task<T> {
+        Task {
+            raw,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Whether the task has finished: completed, panicked or cancelled.
+    pub fn done(&self) -> bool {
+        self.raw.is_complete()
+    }
+
+    /// Requests cancellation: at the task's next turn on the loop thread its
+    /// future is dropped (nothing is raised inside it) and awaiting the task
+    /// gives [`TaskError::is_cancelled`]. Returns `false` if the task was
+    /// already done. Cancelling twice is harmless.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = evloop::EventLoop::builder().virtual_time().build().unwrap();
+    /// let task = lp.ensure_future(evloop::sleep(Duration::from_secs(3600)));
+    /// assert!(task.cancel());
+    /// let err = lp.run_until_complete(task).unwrap().unwrap_err();
+    /// assert!(err.is_cancelled());
+    /// ```
+    pub fn cancel(&self) -> bool {
+        if self.raw.is_complete() {
+            return false;
+        }
+        // SAFETY: `Task` is `!Send`, so this is the loop thread; the closure
+        // runs no user code.
+        unsafe { self.raw.with_local(|l| l.cancel_requested = true) };
+        if self.raw.mark_scheduled() {
+            crate::context::schedule(self.raw.clone());
+        }
+        true
+    }
+}
+
+impl<T: 'static> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !self.raw.is_complete() {
+            let waker = cx.waker();
+            // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
+            unsafe {
+                self.raw.with_local(|l| match &mut l.join_waker {
+                    Some(w) if w.will_wake(waker) => {}
+                    slot => *slot = Some(waker.clone()),
+                })
+            };
+            return Poll::Pending;
+        }
+        // SAFETY: loop thread; `T` is the future's output type (`Task<T>` is
+        // only built by `spawn` for a future with `Output = T`).
+        match unsafe { self.raw.take_output::<T>() } {
+            Some(output) => Poll::Ready(output),
+            None => panic!("`Task` polled after it returned its output"),
+        }
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
+        unsafe {
+            self.raw.with_local(|l| {
+                l.handle_alive = false;
+                l.join_waker = None;
+            })
+        };
+        if self.raw.is_complete() {
+            // SAFETY: loop thread.
+            if let Some(payload) = unsafe { self.raw.discard_output() } {
+                // SAFETY: loop thread; reading the location runs no user code.
+                let at = unsafe { self.raw.with_local(|l| l.location) };
+                crate::context::report_unretrieved(&self.raw, at, payload);
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &format_args!("{:#x}", self.raw.addr()))
+            .field("done", &self.raw.is_complete())
+            .finish()
+    }
+}

@@ -1,0 +1,447 @@
+//! The task allocation: header, future and output in one `Box`.
+//!
+//! ```text
+//!  RawTask ──► ┌──────────────────────────────┐
+//!  (one ref)   │ Header                        │  touched from any thread:
+//!  Waker ────► │   refs: AtomicUsize           │    refs, scheduled, complete
+//!  (one ref)   │   scheduled: AtomicBool       │
+//!              │   complete: AtomicBool        │
+//!              │   vtable: &'static TaskVtable │
+//!              │   owner: Arc<Shared>          │  the loop's remote queue
+//!              │   local: UnsafeCell<Local>    │  loop thread only
+//!              ├──────────────────────────────┤
+//!              │ stage: Running(F)             │  loop thread only
+//!              │      | Finished(Result<T, _>) │
+//!              │      | Consumed               │
+//!              └──────────────────────────────┘
+//! ```
+//!
+//! # Invariants (each is tested in `tests/task_invariants.rs`)
+//!
+//! 1. **One allocation per task.** The header, the future and its output
+//!    share one `Box<Cell<F>>`; a `RawTask` and a `Waker` are both a pointer to it.
+//! 2. **Every pointer owns a reference.** `refs` counts the `Task` handle, the
+//!    loop's registry entry (while the future is alive), each queue entry and
+//!    each `Waker`. The allocation is freed when the count reaches zero, on
+//!    whichever thread drops the last reference.
+//! 3. **Queued at most once.** `scheduled` is set by whoever pushes the task
+//!    onto a queue and cleared by the loop just before it polls the task, so a
+//!    task woken many times before it runs is polled once, and a wake during
+//!    its own poll queues it again (it runs in the next iteration).
+//! 4. **`!Send` values stay on the loop thread.** The stage (future and output)
+//!    and `Local` are only touched on the loop thread: the loop polls and
+//!    drops the future, and the `!Send` `Task` handle takes or drops the
+//!    output. By the time another thread can drop the last reference the
+//!    stage is `Consumed`, so freeing the memory there drops nothing `!Send`.
+//! 5. **A completed task is never polled again.** `complete` is set once, on
+//!    the loop thread, after the future is dropped; stale queue entries for a
+//!    completed task are discarded when popped.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::error::TaskError;
+use crate::remote::Shared;
+
+/// A panic payload, as `catch_unwind` returns it.
+pub(crate) type Payload = Box<dyn Any + Send + 'static>;
+
+/// The part of a task every thread may see. `#[repr(C)]` and first in
+/// [`Cell`], so a pointer to the cell is a pointer to its header.
+#[repr(C)]
+pub(crate) struct Header {
+    refs: AtomicUsize,
+    scheduled: AtomicBool,
+    complete: AtomicBool,
+    vtable: &'static TaskVtable,
+    /// The loop this task belongs to; wakes from other threads go through
+    /// its remote queue.
+    pub(crate) owner: Arc<Shared>,
+    local: UnsafeCell<Local>,
+}
+
+/// Task state that only the loop thread reads or writes.
+pub(crate) struct Local {
+    /// The waker of whoever awaits the `Task` handle.
+    pub(crate) join_waker: Option<Waker>,
+    /// Whether the `Task` handle still exists (false: detached).
+    pub(crate) handle_alive: bool,
+    /// `Task::cancel` was called: the next run drops the future.
+    pub(crate) cancel_requested: bool,
+    /// Key of this task in the loop's registry.
+    pub(crate) registry_key: usize,
+    /// Where `ensure_future` was called.
+    pub(crate) location: &'static Location<'static>,
+}
+
+/// Type-erased operations on the stage, which depend on the future's type.
+struct TaskVtable {
+    /// Polls the future. On completion or panic, drops it, stores the output
+    /// and returns `Ready`.
+    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
+    /// Drops the future in place and stores `Err(cancelled)`; returns the
+    /// payload if the future's `Drop` panicked.
+    cancel: unsafe fn(NonNull<Header>) -> Option<Payload>,
+    /// Moves the output into `*dst` (an `Option<Result<T, TaskError>>`).
+    take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops the output; returns the panic payload if the task panicked.
+    discard_output: unsafe fn(NonNull<Header>) -> Option<Payload>,
+    /// Frees the allocation.
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, TaskError>),
+    Consumed,
+}
+
+#[repr(C)]
+struct Cell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+/// An owned reference to a task. Cloning adds a reference; dropping removes one.
+///
+/// Not `Send`: all but the reference count is the loop thread's. The remote
+/// queue carries tasks as [`RemoteTask`].
+pub(crate) struct RawTask {
+    ptr: NonNull<Header>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl RawTask {
+    /// Allocates a task around `future` with `refs` references, all owned by
+    /// the caller (it must turn each into a `RawTask` or `Waker`).
+    pub(crate) fn new<F>(
+        future: F,
+        owner: Arc<Shared>,
+        location: &'static Location<'static>,
+    ) -> RawTask
+    where
+        F: Future + 'static,
+    {
+        let cell = Box::new(Cell {
+            header: Header {
+                refs: AtomicUsize::new(1),
+                scheduled: AtomicBool::new(false),
+                complete: AtomicBool::new(false),
+                vtable: vtable::<F>(),
+                owner,
+                local: UnsafeCell::new(Local {
+                    join_waker: None,
+                    handle_alive: true,
+                    cancel_requested: false,
+                    registry_key: usize::MAX,
+                    location,
+                }),
+            },
+            stage: UnsafeCell::new(Stage::Running(future)),
+        });
+        let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
+        RawTask {
+            ptr,
+            _not_send: PhantomData,
+        }
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: `self` owns a reference, so the allocation is alive.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Whether two references point at the same task.
+    pub(crate) fn ptr_eq(&self, other: &RawTask) -> bool {
+        self.ptr == other.ptr
+    }
+
+    /// Task identity, stable for the task's life.
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    pub(crate) fn owner(&self) -> &Arc<Shared> {
+        &self.header().owner
+    }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.header().complete.load(Ordering::Acquire)
+    }
+
+    /// Sets `scheduled`; returns whether it was clear, in which case the
+    /// caller must push a reference to the task onto a queue.
+    pub(crate) fn mark_scheduled(&self) -> bool {
+        let h = self.header();
+        !h.complete.load(Ordering::Acquire) && !h.scheduled.swap(true, Ordering::AcqRel)
+    }
+
+    /// Clears `scheduled` before a poll (invariant 3).
+    pub(crate) fn clear_scheduled(&self) {
+        self.header().scheduled.store(false, Ordering::Release);
+    }
+
+    /// Runs `f` on the loop-thread-only state.
+    ///
+    /// # Safety
+    ///
+    /// Only on the loop thread that owns the task, and `f` must not reach
+    /// this task's `Local` again (no user code inside `f`).
+    pub(crate) unsafe fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> R {
+        // SAFETY: the caller guarantees we are on the loop thread and that
+        // no other reference to `local` exists while `f` runs.
+        f(unsafe { &mut *self.header().local.get() })
+    }
+
+    /// Polls the future with `cx`; `Ready` once it completed or panicked.
+    ///
+    /// # Safety
+    ///
+    /// Loop thread only; never re-entered for the same task.
+    pub(crate) unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.header().vtable.poll)(self.ptr, cx) }
+    }
+
+    /// Drops the future and stores `Err(cancelled)`.
+    ///
+    /// # Safety
+    ///
+    /// Loop thread only; the task must not be complete.
+    pub(crate) unsafe fn cancel(&self) -> Option<Payload> {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.header().vtable.cancel)(self.ptr) }
+    }
+
+    /// Marks the task complete (invariant 5).
+    pub(crate) fn set_complete(&self) {
+        self.header().complete.store(true, Ordering::Release);
+    }
+
+    /// Moves the output out.
+    ///
+    /// # Safety
+    ///
+    /// Loop thread only, and `T` must be the future's output type.
+    pub(crate) unsafe fn take_output<T>(&self) -> Option<Result<T, TaskError>> {
+        let mut out: Option<Result<T, TaskError>> = None;
+        // SAFETY: `out` has the type the vtable writes, per the caller.
+        unsafe { (self.header().vtable.take_output)(self.ptr, &mut out as *mut _ as *mut ()) };
+        out
+    }
+
+    /// Drops the output, returning a panic payload nobody retrieved.
+    ///
+    /// # Safety
+    ///
+    /// Loop thread only.
+    pub(crate) unsafe fn discard_output(&self) -> Option<Payload> {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.header().vtable.discard_output)(self.ptr) }
+    }
+
+    /// A waker that borrows this reference instead of owning one: valid while
+    /// `self` is, and never dropped (it is wrapped in `ManuallyDrop`).
+    pub(crate) fn waker_ref(&self) -> ManuallyDrop<Waker> {
+        // SAFETY: the vtable's contract holds for a pointer to a live header;
+        // `ManuallyDrop` keeps this borrowed waker from releasing a reference
+        // it does not own (clones of it do own one).
+        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(self.ptr.as_ptr() as *const (), &WAKER_VTABLE)) })
+    }
+}
+
+impl Clone for RawTask {
+    fn clone(&self) -> RawTask {
+        // SAFETY: `self` owns a reference, so the header is alive.
+        unsafe { increment(self.ptr) };
+        RawTask { ptr: self.ptr, _not_send: PhantomData }
+    }
+}
+
+impl Drop for RawTask {
+    fn drop(&mut self) {
+        // SAFETY: `self` owns the reference being released.
+        unsafe { decrement(self.ptr) }
+    }
+}
+
+/// A task reference on its way through the remote queue.
+pub(crate) struct RemoteTask(RawTask);
+
+// SAFETY: a `RemoteTask` is only ever used to move a reference between
+// threads: the sending thread touches nothing but the atomic count (when it
+// drops a refused job), and the loop thread turns it back into a `RawTask`.
+// Dropping the last reference off the loop thread frees only memory whose
+// stage is `Consumed` (invariant 4).
+unsafe impl Send for RemoteTask {}
+
+impl RemoteTask {
+    pub(crate) fn new(task: RawTask) -> RemoteTask {
+        RemoteTask(task)
+    }
+
+    /// Back to a loop-thread reference.
+    ///
+    /// # Safety
+    ///
+    /// Only on the thread of the loop that owns the task.
+    pub(crate) unsafe fn into_local(self) -> RawTask {
+        self.0
+    }
+}
+
+/// Adds a reference.
+///
+/// # Safety
+///
+/// `ptr` points at a live header whose caller owns a reference.
+unsafe fn increment(ptr: NonNull<Header>) {
+    // SAFETY: per the caller, the header is alive.
+    let old = unsafe { ptr.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+    if old > isize::MAX as usize {
+        // As `Arc` does: a count this large means leaked clones; stop
+        // before it can wrap around to a use-after-free.
+        std::process::abort();
+    }
+}
+
+/// Releases a reference, freeing the task with the last one.
+///
+/// # Safety
+///
+/// The caller owns the reference being released and does not use `ptr` again.
+unsafe fn decrement(ptr: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps the header alive until here.
+    let header = unsafe { ptr.as_ref() };
+    if header.refs.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    // Pairs with the `Release` above on the other threads' decrements, so
+    // their last uses happen before the free (as `Arc` does).
+    fence(Ordering::Acquire);
+    // SAFETY: this was the last reference: nobody else can reach the task.
+    unsafe { (header.vtable.dealloc)(ptr) }
+}
+
+fn vtable<F: Future + 'static>() -> &'static TaskVtable {
+    // A `const` item is promoted to a `'static` constant per `F`.
+    struct Holder<F>(PhantomData<F>);
+    impl<F: Future + 'static> Holder<F> {
+        const VTABLE: TaskVtable = TaskVtable {
+            poll: poll::<F>,
+            cancel: cancel::<F>,
+            take_output: take_output::<F>,
+            discard_output: discard_output::<F>,
+            dealloc: dealloc::<F>,
+        };
+    }
+    &Holder::<F>::VTABLE
+}
+
+/// # Safety
+///
+/// `ptr` points at a live `Cell<F>`; loop thread only; no other reference
+/// to the stage exists.
+unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a mut Stage<F> {
+    // SAFETY: the header is the first field of a `#[repr(C)]` `Cell<F>`, and
+    // the caller guarantees exclusive, loop-thread access to the stage.
+    unsafe { &mut *ptr.cast::<Cell<F>>().as_ref().stage.get() }
+}
+
+unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
+    // SAFETY: per `RawTask::poll`'s contract.
+    let stage = unsafe { stage::<F>(ptr) };
+    let Stage::Running(future) = stage else {
+        return Poll::Ready(());
+    };
+    // SAFETY: the future never moves: it lives in the heap cell until it is
+    // dropped in place (the stage is overwritten, never moved out of).
+    let future = unsafe { Pin::new_unchecked(future) };
+    let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        Ok(Poll::Pending) => return Poll::Pending,
+        Ok(Poll::Ready(value)) => Ok(value),
+        Err(payload) => Err(TaskError::panicked(payload)),
+    };
+    // Dropping the future may panic too; the first panic wins.
+    let dropped = catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed));
+    *stage = Stage::Finished(match (output, dropped) {
+        (Ok(_), Err(payload)) => Err(TaskError::panicked(payload)),
+        (output, _) => output,
+    });
+    Poll::Ready(())
+}
+
+unsafe fn cancel<F: Future>(ptr: NonNull<Header>) -> Option<Payload> {
+    // SAFETY: per `RawTask::cancel`'s contract.
+    let stage = unsafe { stage::<F>(ptr) };
+    let dropped = catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed));
+    *stage = Stage::Finished(Err(TaskError::cancelled()));
+    dropped.err()
+}
+
+unsafe fn take_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
+    // SAFETY: per `RawTask::take_output`'s contract.
+    let stage = unsafe { stage::<F>(ptr) };
+    if let Stage::Finished(output) = std::mem::replace(stage, Stage::Consumed) {
+        // SAFETY: the caller passed an `Option<Result<F::Output, TaskError>>`.
+        unsafe { *(dst as *mut Option<Result<F::Output, TaskError>>) = Some(output) };
+    }
+}
+
+unsafe fn discard_output<F: Future>(ptr: NonNull<Header>) -> Option<Payload> {
+    // SAFETY: per `RawTask::discard_output`'s contract.
+    let stage = unsafe { stage::<F>(ptr) };
+    let Stage::Finished(output) = std::mem::replace(stage, Stage::Consumed) else {
+        return None;
+    };
+    match output {
+        Ok(value) => catch_unwind(AssertUnwindSafe(|| drop(value))).err(),
+        Err(e) => e.try_into_panic().ok(),
+    }
+}
+
+unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: the last reference is gone; the cell came from `Box::leak`.
+    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
+}
+
+// ---- the waker -------------------------------------------------------------
+
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+unsafe fn waker_clone(data: *const ()) -> RawWaker {
+    // SAFETY: an evloop waker's data is a live header it holds a reference to.
+    unsafe { increment(NonNull::new_unchecked(data as *mut Header)) };
+    RawWaker::new(data, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(data: *const ()) {
+    // SAFETY: the waker's reference becomes this `RawTask`.
+    let task = RawTask { ptr: unsafe { NonNull::new_unchecked(data as *mut Header) }, _not_send: PhantomData };
+    if task.mark_scheduled() {
+        crate::context::schedule(task);
+    }
+}
+
+unsafe fn waker_wake_by_ref(data: *const ()) {
+    // SAFETY: borrowed for the call; `ManuallyDrop` keeps the count intact.
+    let task = ManuallyDrop::new(RawTask { ptr: unsafe { NonNull::new_unchecked(data as *mut Header) }, _not_send: PhantomData });
+    if task.mark_scheduled() {
+        crate::context::schedule((*task).clone());
+    }
+}
+
+unsafe fn waker_drop(data: *const ()) {
+    // SAFETY: the waker owned this reference.
+    unsafe { decrement(NonNull::new_unchecked(data as *mut Header)) }
+}
