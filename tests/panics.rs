@@ -1,0 +1,110 @@
+//! Panics: callbacks and detached tasks go to the exception handler and the
+//! loop keeps running; awaited tasks hand the panic to their awaiter.
+
+mod util;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use evloop::{EventLoop, ExceptionSource};
+use util::{tick, Log};
+
+fn capture(lp: &EventLoop) -> Rc<RefCell<Vec<(ExceptionSource, String, u32)>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    lp.set_exception_handler(Some(move |e: &evloop::Exception<'_>| {
+        s.borrow_mut().push((
+            e.source(),
+            e.message().unwrap_or("").to_string(),
+            e.location().line(),
+        ))
+    }));
+    seen
+}
+
+#[test]
+fn a_panicking_callback_goes_to_the_handler_and_the_loop_goes_on() {
+    let lp = EventLoop::new();
+    let seen = capture(&lp);
+    let log = Log::new();
+    let line = line!() + 1;
+    lp.call_soon(|| panic!("boom")).unwrap();
+    lp.call_soon(log.cb("after")).unwrap();
+    tick(&lp);
+    assert_eq!(log.take(), ["after"]);
+    assert_eq!(
+        seen.borrow().as_slice(),
+        [(ExceptionSource::Callback, "boom".to_string(), line)]
+    );
+}
+
+#[test]
+fn a_panic_in_a_detached_task_goes_to_the_handler() {
+    let lp = EventLoop::new();
+    let seen = capture(&lp);
+    drop(lp.ensure_future(async { panic!("task boom") }));
+    tick(&lp);
+    assert_eq!(seen.borrow().len(), 1);
+    assert_eq!(seen.borrow()[0].0, ExceptionSource::Task);
+    assert_eq!(seen.borrow()[0].1, "task boom");
+}
+
+#[test]
+fn a_panic_in_an_awaited_task_reaches_the_awaiter() {
+    let lp = EventLoop::new();
+    let seen = capture(&lp);
+    let err = lp
+        .run_until_complete(async {
+            evloop::ensure_future(async {
+                if true {
+                    panic!("inner");
+                }
+            })
+            .await
+        })
+        .unwrap()
+        .unwrap_err();
+    assert!(err.is_panic() && !err.is_cancelled());
+    assert_eq!(err.panic_message(), Some("inner"));
+    assert!(seen.borrow().is_empty(), "the awaiter got it; nothing to report");
+}
+
+#[test]
+fn a_task_handle_dropped_unread_reports_its_panic() {
+    let lp = EventLoop::new();
+    let seen = capture(&lp);
+    let t = lp.ensure_future(async { panic!("never read") });
+    tick(&lp);
+    assert!(seen.borrow().is_empty());
+    lp.call_soon(move || drop(t)).unwrap();
+    tick(&lp);
+    assert_eq!(seen.borrow().len(), 1);
+    assert_eq!(seen.borrow()[0].1, "never read");
+}
+
+#[test]
+fn a_panicking_handler_does_not_stop_the_loop() {
+    let lp = EventLoop::new();
+    lp.set_exception_handler(Some(|_: &evloop::Exception<'_>| panic!("handler boom")));
+    let log = Log::new();
+    lp.call_soon(|| panic!("boom")).unwrap();
+    lp.call_soon(log.cb("after")).unwrap();
+    tick(&lp);
+    assert_eq!(log.take(), ["after"]);
+    lp.set_exception_handler(None::<fn(&evloop::Exception<'_>)>);
+    lp.call_soon(|| panic!("default handler prints this")).unwrap();
+    tick(&lp);
+}
+
+#[test]
+fn run_until_complete_resumes_the_main_future_panic() {
+    let lp = EventLoop::new();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        lp.run_until_complete(async { panic!("main boom") })
+    }));
+    let payload = r.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"main boom"));
+    assert!(!lp.is_running());
+    // The loop is still usable.
+    assert_eq!(lp.run_until_complete(async { 1 }), Ok(1));
+}
