@@ -7,7 +7,6 @@
 //! (callbacks, polls, `Drop`s, the exception handler): user code may
 //! re-enter the loop at any time.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -491,14 +490,26 @@ impl Core {
             }
             None => print_default(&exception),
         }
-        drop_isolated(payload);
+        // A payload whose own `Drop` panics is beyond help: let it leak
+        // rather than abort the process.
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+            std::mem::forget(p);
+        }
+    }
+
+    /// Drops `value`; a panic from its `Drop` goes to the exception handler
+    /// (during teardown, letting it unwind could abort the process).
+    fn drop_isolated<T>(&self, value: T, at: &'static Location<'static>) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+            self.report(ExceptionSource::Drop, at, payload);
+        }
     }
 
     // ---- teardown ----------------------------------------------------------
 
     /// asyncio's `close`: drops every pending task future, callback, timer
     /// and remote job, on this thread, and refuses new work.
-    pub(crate) fn close(&self) -> Result<(), RunError> {
+    pub(crate) fn close(&self, at: &'static Location<'static>) -> Result<(), RunError> {
         if self.running.get() {
             return Err(RunError::AlreadyRunning);
         }
@@ -524,9 +535,9 @@ impl Core {
                 }
                 self.finish(&task);
             }
-            ready.into_iter().for_each(drop_isolated);
-            timers.into_iter().for_each(drop_isolated);
-            remote.into_iter().for_each(drop_isolated);
+            ready.into_iter().for_each(|r| self.drop_isolated(r, at));
+            timers.into_iter().for_each(|t| self.drop_isolated(t, at));
+            remote.into_iter().for_each(|j| self.drop_isolated(j, at));
         }
     }
 }
@@ -547,16 +558,4 @@ impl Drop for Running {
 fn task_location(task: &RawTask) -> &'static Location<'static> {
     // SAFETY: loop thread (callers are `Core` methods); no user code inside.
     unsafe { task.with_local(|l| l.location) }
-}
-
-/// Drops `value`, containing a panic from its `Drop` (during teardown a
-/// second panic would abort the process).
-fn drop_isolated<T: Any>(value: T) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
-        eprintln!(
-            "evloop: a value dropped by the loop panicked: {}",
-            crate::error::panic_message(&*payload).unwrap_or("Box<dyn Any>")
-        );
-        drop(payload);
-    }
 }

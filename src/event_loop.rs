@@ -175,7 +175,7 @@ impl EventLoop {
     /// in flight at that instant complete within a few instructions.
     #[track_caller]
     pub fn close(&self) -> Result<(), RunError> {
-        self.core.close()
+        self.core.close(Location::caller())
     }
 
     /// Whether the loop is running (inside `run_*`).
@@ -290,7 +290,7 @@ impl Drop for EventLoop {
     fn drop(&mut self) {
         if self.owner {
             // Running is impossible here: `run_*` borrows the owner.
-            let _ = self.core.close();
+            let _ = self.core.close(Location::caller());
         }
     }
 }

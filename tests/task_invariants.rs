@@ -1,0 +1,160 @@
+//! The task invariants written beside `src/task/raw.rs`, one test each.
+//! (Allocation counts live in `tests/task_alloc.rs`, a binary of its own.)
+
+mod util;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::thread::{self, ThreadId};
+
+use evloop::EventLoop;
+use util::tick;
+
+/// Records the thread its `Drop` ran on.
+struct DropsOn(Rc<Cell<Option<ThreadId>>>);
+
+impl Drop for DropsOn {
+    fn drop(&mut self) {
+        self.0.set(Some(thread::current().id()));
+    }
+}
+
+fn grab_waker(slot: Rc<Cell<Option<Waker>>>) -> impl std::future::Future<Output = ()> {
+    let mut polled = false;
+    std::future::poll_fn(move |cx| {
+        if polled {
+            return Poll::Ready(());
+        }
+        polled = true;
+        slot.set(Some(cx.waker().clone()));
+        Poll::Pending
+    })
+}
+
+/// Invariant 2: a waker owns a reference, so the task outlives its handle
+/// and its completion while wakers exist, and wakes stay harmless.
+#[test]
+fn wakers_keep_the_task_alive_after_completion() {
+    let lp = EventLoop::new();
+    let slot = Rc::new(Cell::new(None));
+    let t = lp.ensure_future(grab_waker(slot.clone()));
+    tick(&lp);
+    let w = slot.take().unwrap();
+    let extra = w.clone();
+    w.wake(); // consumes one reference, schedules the task
+    lp.run_until_complete(t).unwrap().unwrap();
+    extra.wake_by_ref(); // the task is complete: a no-op
+    tick(&lp);
+    drop(extra); // the last reference frees the task
+}
+
+/// Invariant 3: a wake during the task's own poll queues it again, for the
+/// next iteration (not the current one).
+#[test]
+fn a_wake_during_poll_requeues_for_the_next_iteration() {
+    let lp = EventLoop::new();
+    let polls = Rc::new(Cell::new(0));
+    let p = polls.clone();
+    let _t = lp.ensure_future(std::future::poll_fn(move |cx| {
+        p.set(p.get() + 1);
+        cx.waker().wake_by_ref();
+        if p.get() == 3 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }));
+    tick(&lp);
+    assert_eq!(polls.get(), 1);
+    tick(&lp);
+    assert_eq!(polls.get(), 2);
+    tick(&lp);
+    assert_eq!(polls.get(), 3);
+    tick(&lp);
+    assert_eq!(polls.get(), 3, "complete: the last self-wake is discarded");
+}
+
+/// Invariant 4: the future is dropped on the loop thread even when the last
+/// reference (a waker) is dropped on another thread.
+#[test]
+fn the_future_is_dropped_on_the_loop_thread() {
+    let lp = EventLoop::new();
+    let slot = Rc::new(Cell::new(None));
+    let dropped_on = Rc::new(Cell::new(None));
+    let guard = DropsOn(dropped_on.clone());
+    let s = slot.clone();
+    let t = lp.ensure_future(async move {
+        let _guard = guard;
+        grab_waker(s).await;
+    });
+    tick(&lp);
+    let w = slot.take().unwrap();
+    t.cancel();
+    tick(&lp);
+    drop(t);
+    assert_eq!(dropped_on.get(), Some(thread::current().id()));
+    thread::spawn(move || drop(w)).join().unwrap();
+}
+
+/// Invariant 4, for outputs: a `!Send` output nobody takes is dropped on
+/// the loop thread, when the task finishes (detached) or when the handle is.
+#[test]
+fn outputs_are_dropped_on_the_loop_thread() {
+    let lp = EventLoop::new();
+    let first = Rc::new(Cell::new(None));
+    let second = Rc::new(Cell::new(None));
+    let (f, s) = (first.clone(), second.clone());
+    drop(lp.ensure_future(async move { DropsOn(f) }));
+    let kept = lp.ensure_future(async move { DropsOn(s) });
+    tick(&lp);
+    assert_eq!(first.get(), Some(thread::current().id()), "detached: at completion");
+    assert_eq!(second.get(), None, "held by the handle until it is dropped");
+    drop(kept);
+    assert_eq!(second.get(), Some(thread::current().id()));
+}
+
+/// Invariant 5: a completed task is never polled again, whatever wakes it.
+#[test]
+fn a_completed_task_is_never_polled_again() {
+    let lp = EventLoop::new();
+    let slot: Rc<Cell<Option<Waker>>> = Rc::default();
+    let s = slot.clone();
+    let mut done = false;
+    let t = lp.ensure_future(std::future::poll_fn(move |cx| {
+        assert!(!done, "polled after completion");
+        done = true;
+        s.set(Some(cx.waker().clone()));
+        Poll::Ready(())
+    }));
+    tick(&lp);
+    let w = slot.take().unwrap();
+    for _ in 0..3 {
+        w.wake_by_ref();
+        tick(&lp);
+    }
+    thread::spawn(move || w.wake()).join().unwrap();
+    lp.run_once(Some(std::time::Duration::ZERO)).unwrap();
+    assert!(t.done());
+}
+
+/// Invariant 1 (identity): a task's wakers all point at the same task.
+#[test]
+fn clones_of_a_waker_wake_the_same_task_once() {
+    let lp = EventLoop::new();
+    let polls = Rc::new(Cell::new(0));
+    let slot: Rc<Cell<Option<Waker>>> = Rc::default();
+    let (p, s) = (polls.clone(), slot.clone());
+    let _t = lp.ensure_future(std::future::poll_fn(move |cx| {
+        p.set(p.get() + 1);
+        s.set(Some(cx.waker().clone()));
+        Poll::<()>::Pending
+    }));
+    tick(&lp);
+    let w = slot.take().unwrap();
+    let clones: Vec<Waker> = (0..10).map(|_| w.clone()).collect();
+    assert!(clones.iter().all(|c| c.will_wake(&w)));
+    clones.into_iter().for_each(Waker::wake);
+    tick(&lp);
+    assert_eq!(polls.get(), 2);
+}
