@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::error::{LoopClosed, RunError};
 use crate::exception::{print_default, Exception, ExceptionSource};
 use crate::ready::{Callback, ReadyQueue, Runnable};
+use crate::stats::{bump, Counters, Stats};
 use crate::remote::{RemoteJob, Shared};
 use crate::task::{Payload, RawTask, Task};
 use crate::timer::{TimerKey, Wheel};
@@ -61,7 +62,7 @@ pub(crate) struct Core {
     events: RefCell<mio::Events>,
     shared: Arc<Shared>,
     clock: Clock,
-    iteration: Cell<u64>,
+    counters: Counters,
     running: Cell<bool>,
     stopping: Cell<bool>,
     closed: Cell<bool>,
@@ -99,7 +100,7 @@ impl Core {
             events: RefCell::new(mio::Events::with_capacity(config.events_capacity)),
             shared: Arc::new(Shared::new(waker)),
             clock: Clock::new(config.virtual_time),
-            iteration: Cell::new(0),
+            counters: Counters::default(),
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),
@@ -113,6 +114,16 @@ impl Core {
 
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// The loop's clock, read and counted.
+    pub(crate) fn now(&self) -> u64 {
+        bump(&self.counters.clock_reads);
+        self.clock.now()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters.snapshot()
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -164,7 +175,7 @@ impl Core {
     /// One iteration of the loop, as a list of phases (see `docs/internals.md`).
     /// This is the only place where callbacks run and tasks are polled.
     pub(crate) fn run_once(&self, max_wait: Option<Duration>) {
-        self.iteration.set(self.iteration.get().wrapping_add(1));
+        bump(&self.counters.iterations);
         self.poll_io(max_wait); // phases 1–3: timeout, epoll_wait, I/O events
         self.drain_remote(); //    phase 4: threadsafe jobs and cross-thread wakes
         self.fire_timers(); //     phase 5: expired timers → ready
@@ -175,7 +186,7 @@ impl Core {
     /// syscall rule), so a busy loop neither polls nor reads the clock.
     fn poll_io(&self, max_wait: Option<Duration>) {
         let timeout = if !self.ready.borrow().is_empty() || self.stopping.get() {
-            if self.iteration.get() % IO_POLL_INTERVAL != 0 {
+            if self.counters.iterations.get() % IO_POLL_INTERVAL != 0 {
                 return;
             }
             Some(Duration::ZERO)
@@ -190,6 +201,9 @@ impl Core {
         } else {
             timeout
         };
+        if timeout != Some(Duration::ZERO) {
+            bump(&self.counters.parks);
+        }
         let got_events = self.poll_events(timeout);
         if blocking {
             self.shared.unpark();
@@ -209,7 +223,7 @@ impl Core {
         if self.clock.is_virtual() {
             return Some(Duration::ZERO);
         }
-        let until = Duration::from_nanos(next.saturating_sub(self.clock.now()));
+        let until = Duration::from_nanos(next.saturating_sub(self.now()));
         Some(max_wait.map_or(until, |m| m.min(until)))
     }
 
@@ -231,6 +245,7 @@ impl Core {
 
     /// `epoll_wait`; returns whether any event arrived.
     fn poll_events(&self, timeout: Option<Duration>) -> bool {
+        bump(&self.counters.io_polls);
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}
@@ -253,6 +268,7 @@ impl Core {
         }
         let mut ready = self.ready.borrow_mut();
         for _ in 0..n {
+            bump(&self.counters.remote_jobs);
             match self.shared.pop() {
                 Some(RemoteJob::Call(f, location)) => {
                     ready.push(Runnable::Callback(Callback { f, location }));
@@ -273,7 +289,7 @@ impl Core {
         if self.timers.borrow().pending() == 0 {
             return; // no clock read while no timer is pending
         }
-        let now = self.clock.now();
+        let now = self.now();
         let mut expired = std::mem::take(&mut *self.expired.borrow_mut());
         self.timers.borrow_mut().advance(now, &mut expired);
         for key in expired.drain(..) {
@@ -283,6 +299,7 @@ impl Core {
     }
 
     fn expire(&self, key: TimerKey) {
+        bump(&self.counters.timers_fired);
         let mut timers = self.timers.borrow_mut();
         if let Some(TimerEntry::Waker(_)) = timers.get(key) {
             let entry = timers.remove(key);
@@ -319,6 +336,7 @@ impl Core {
     }
 
     fn run_callback(&self, cb: Callback) {
+        bump(&self.counters.callbacks_run);
         if let Err(payload) = catch_unwind(AssertUnwindSafe(cb.f)) {
             self.report(ExceptionSource::Callback, cb.location, payload);
         }
@@ -331,6 +349,7 @@ impl Core {
         if task.is_complete() {
             return; // a stale wake
         }
+        bump(&self.counters.tasks_polled);
         // SAFETY (all blocks below): this is the loop thread and the task
         // belongs to this loop (only its own queues hold it); nothing else
         // is polling it.

@@ -16,6 +16,7 @@ use crate::future::LoopFuture;
 use crate::handle::{Handle, TimerHandle};
 use crate::ready::Callback;
 use crate::remote::LoopHandle;
+use crate::stats::Stats;
 use crate::task::Task;
 
 /// A single-threaded event loop: asyncio's `AbstractEventLoop`.
@@ -192,6 +193,11 @@ impl EventLoop {
     /// or the virtual time under [`Builder::virtual_time`].
     pub fn time(&self) -> Instant {
         self.core.clock().instant()
+    }
+
+    /// A snapshot of the loop's counters.
+    pub fn stats(&self) -> Stats {
+        self.core.stats()
     }
 
     /// A `Send + Sync` handle for other threads.
