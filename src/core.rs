@@ -7,6 +7,7 @@
 //! (callbacks, polls, `Drop`s, the exception handler): user code may
 //! re-enter the loop at any time.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
@@ -18,6 +19,7 @@ use std::time::Duration;
 use slab::Slab;
 
 use crate::clock::Clock;
+use crate::executor::ThreadPool;
 use crate::error::{LoopClosed, RunError};
 use crate::exception::{print_default, Exception, ExceptionSource};
 use crate::ready::{Callback, ReadyQueue, Runnable};
@@ -67,6 +69,22 @@ pub(crate) struct Core {
     stopping: Cell<bool>,
     closed: Cell<bool>,
     handler: RefCell<Option<Handler>>,
+    /// `LoopFuture`s that a `ThreadsafeSetter` may complete, by id.
+    setters: RefCell<Slab<(u64, Box<dyn Any>)>>,
+    setter_generation: Cell<u64>,
+    /// Work in flight on other threads that virtual time must wait for.
+    external: Cell<usize>,
+    /// The built-in pool, started on first use.
+    executor: RefCell<Option<Arc<ThreadPool>>>,
+    executor_threads: usize,
+}
+
+/// Identifies a registered `LoopFuture` for a `ThreadsafeSetter`: a slab key
+/// and a generation, so an id never reaches a later registration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SetterId {
+    key: usize,
+    generation: u64,
 }
 
 /// Settings fixed at construction (see [`Builder`](crate::Builder)).
@@ -75,6 +93,7 @@ pub(crate) struct Config {
     pub(crate) virtual_time: bool,
     pub(crate) tick_ns: u64,
     pub(crate) events_capacity: usize,
+    pub(crate) executor_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -83,6 +102,7 @@ impl Default for Config {
             virtual_time: false,
             tick_ns: DEFAULT_TICK_NS,
             events_capacity: 1024,
+            executor_threads: None,
         }
     }
 }
@@ -105,6 +125,11 @@ impl Core {
             stopping: Cell::new(false),
             closed: Cell::new(false),
             handler: RefCell::new(None),
+            setters: RefCell::default(),
+            setter_generation: Cell::new(0),
+            external: Cell::new(0),
+            executor: RefCell::new(None),
+            executor_threads: config.executor_threads.unwrap_or_else(ThreadPool::default_size),
         })
     }
 
@@ -201,10 +226,11 @@ impl Core {
         } else {
             timeout
         };
-        if timeout != Some(Duration::ZERO) {
+        let parked = timeout != Some(Duration::ZERO);
+        if parked {
             bump(&self.counters.parks);
         }
-        let got_events = self.poll_events(timeout);
+        let got_events = self.poll_events(timeout, parked);
         if blocking {
             self.shared.unpark();
         }
@@ -221,7 +247,13 @@ impl Core {
             return max_wait;
         };
         if self.clock.is_virtual() {
-            return Some(Duration::ZERO);
+            // Jump at once, unless other threads are working for us: then
+            // wait for them (in real time) before time may move.
+            return if self.external.get() == 0 {
+                Some(Duration::ZERO)
+            } else {
+                max_wait
+            };
         }
         let until = Duration::from_nanos(next.saturating_sub(self.now()));
         Some(max_wait.map_or(until, |m| m.min(until)))
@@ -231,7 +263,7 @@ impl Core {
     /// the next timer, so jump there instead (unless the caller's `max_wait`
     /// ends first).
     fn advance_virtual_clock(&self, max_wait: Option<Duration>) {
-        if !self.ready.borrow().is_empty() {
+        if !self.ready.borrow().is_empty() || self.external.get() != 0 {
             return;
         }
         let Some(next) = self.timers.borrow().next_expiration() else {
@@ -244,7 +276,7 @@ impl Core {
     }
 
     /// `epoll_wait`; returns whether any event arrived.
-    fn poll_events(&self, timeout: Option<Duration>) -> bool {
+    fn poll_events(&self, timeout: Option<Duration>, parked: bool) -> bool {
         bump(&self.counters.io_polls);
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
@@ -255,6 +287,9 @@ impl Core {
         }
         // The only source so far is the remote queue's waker, whose jobs
         // phase 4 drains whether or not its event showed up.
+        if parked && events.iter().any(|e| e.token() == WAKER_TOKEN) {
+            bump(&self.counters.remote_wakeups);
+        }
         !events.is_empty()
     }
 
@@ -485,6 +520,45 @@ impl Core {
         }
     }
 
+    // ---- other threads -----------------------------------------------------
+
+    /// Counts work in flight on other threads (`+1` / `-1`).
+    pub(crate) fn external_work(&self, delta: isize) {
+        self.external.set(self.external.get().wrapping_add_signed(delta));
+    }
+
+    /// The built-in executor, started on first use.
+    pub(crate) fn default_executor(&self) -> Arc<ThreadPool> {
+        let mut slot = self.executor.borrow_mut();
+        slot.get_or_insert_with(|| Arc::new(ThreadPool::new(self.executor_threads)))
+            .clone()
+    }
+
+    /// Waits for the built-in executor's jobs and stops its threads.
+    pub(crate) fn shutdown_default_executor(&self) {
+        let pool = self.executor.borrow_mut().take();
+        if let Some(pool) = pool {
+            pool.shutdown();
+        }
+    }
+
+    /// Registers a `LoopFuture` for a threadsafe setter.
+    pub(crate) fn register_setter(&self, future: Box<dyn Any>) -> SetterId {
+        let generation = self.setter_generation.get() + 1;
+        self.setter_generation.set(generation);
+        let key = self.setters.borrow_mut().insert((generation, future));
+        SetterId { key, generation }
+    }
+
+    /// Takes back the `LoopFuture` registered as `id`, if still there.
+    pub(crate) fn take_setter(&self, id: SetterId) -> Option<Box<dyn Any>> {
+        let mut setters = self.setters.borrow_mut();
+        match setters.get(id.key) {
+            Some((g, _)) if *g == id.generation => Some(setters.remove(id.key).1),
+            _ => None,
+        }
+    }
+
     // ---- exceptions ----------------------------------------------------------
 
     pub(crate) fn set_handler(&self, handler: Option<Handler>) {
@@ -544,7 +618,16 @@ impl Core {
             let ready = self.ready.borrow_mut().take_all();
             let timers = self.timers.borrow_mut().drain();
             let remote: Vec<RemoteJob> = std::iter::from_fn(|| self.shared.pop()).collect();
-            if tasks.is_empty() && ready.is_empty() && timers.is_empty() && remote.is_empty() {
+            let setters: Vec<_> = self.setters.borrow_mut().drain().collect();
+            if tasks.is_empty()
+                && ready.is_empty()
+                && timers.is_empty()
+                && remote.is_empty()
+                && setters.is_empty()
+            {
+                // Running jobs finish on their threads; no thread is joined.
+                let pool = self.executor.borrow_mut().take();
+                drop(pool);
                 return Ok(());
             }
             for task in tasks {
@@ -557,6 +640,7 @@ impl Core {
             ready.into_iter().for_each(|r| self.drop_isolated(r, at));
             timers.into_iter().for_each(|t| self.drop_isolated(t, at));
             remote.into_iter().for_each(|j| self.drop_isolated(j, at));
+            setters.into_iter().for_each(|s| self.drop_isolated(s, at));
         }
     }
 }

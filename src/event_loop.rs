@@ -12,6 +12,8 @@ use crate::clock::saturating_nanos;
 use crate::core::{Config, Core, TimerEntry};
 use crate::error::{LoopClosed, RunError};
 use crate::exception::Exception;
+use crate::executor::{job_for, Executor, RunInExecutor};
+use crate::oneshot;
 use crate::future::LoopFuture;
 use crate::handle::{Handle, TimerHandle};
 use crate::ready::Callback;
@@ -268,6 +270,46 @@ impl EventLoop {
         self.core.spawn(future, Location::caller())
     }
 
+    /// Runs the blocking `f` on the loop's built-in [`ThreadPool`] and gives
+    /// its return value to whoever awaits (asyncio's
+    /// `run_in_executor(None, f)`). A panic in `f` arrives as
+    /// [`TaskError::is_panic`]. The pool starts on first use.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let fut = lp.run_in_executor(|| std::thread::current().name().map(String::from));
+    /// let name = lp.run_until_complete(fut).unwrap().unwrap();
+    /// assert_eq!(name.as_deref(), Some("evloop-executor-0"));
+    /// ```
+    pub fn run_in_executor<F, T>(&self, f: F) -> RunInExecutor<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.core.default_executor();
+        self.run_in_executor_on(&*pool, f)
+    }
+
+    /// [`run_in_executor`](EventLoop::run_in_executor) on an executor of
+    /// your own.
+    pub fn run_in_executor_on<E, F, T>(&self, executor: &E, f: F) -> RunInExecutor<T>
+    where
+        E: Executor + ?Sized,
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        executor.execute(job_for(f, tx));
+        RunInExecutor::new(rx, &self.core)
+    }
+
+    /// Waits until every job of the built-in executor has finished, then
+    /// stops its threads (asyncio's `shutdown_default_executor`). A later
+    /// `run_in_executor` starts a fresh pool.
+    pub fn shutdown_default_executor(&self) {
+        self.core.shutdown_default_executor();
+    }
+
     /// A new pending [`LoopFuture`] bound to this loop (asyncio's `create_future`).
     pub fn create_future<T: 'static>(&self) -> LoopFuture<T> {
         LoopFuture::new(Rc::downgrade(&self.core))
@@ -350,6 +392,13 @@ impl Builder {
     /// boundary at or after their deadline. At least 1 ns.
     pub fn timer_tick(mut self, tick: Duration) -> Builder {
         self.config.tick_ns = saturating_nanos(tick).max(1);
+        self
+    }
+
+    /// The most threads the built-in executor starts (default
+    /// `min(32, cores + 4)`, asyncio's default). At least 1.
+    pub fn executor_threads(mut self, threads: usize) -> Builder {
+        self.config.executor_threads = Some(threads.max(1));
         self
     }
 

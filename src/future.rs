@@ -3,13 +3,15 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
-use crate::core::Core;
-use crate::error::{Cancelled, FutureError};
+use crate::core::{Core, SetterId};
+use crate::error::{Cancelled, FutureError, LoopClosed};
+use crate::remote::LoopHandle;
 
 /// A result that will be set later, bound to one loop (asyncio's `Future`,
 /// made with [`EventLoop::create_future`](crate::EventLoop::create_future)).
@@ -114,6 +116,44 @@ impl<T: 'static> LoopFuture<T> {
     /// Awaits completion, then takes the result (see [`take`](LoopFuture::take)).
     pub fn taken(self) -> Taken<T> {
         Taken { fut: self }
+    }
+
+    /// A `Send` setter, for completing this future from another thread.
+    ///
+    /// A `LoopFuture` is `!Send`, so asyncio's habit of calling
+    /// `fut.set_result` from a foreign thread (a data race in the Python
+    /// original) cannot compile. The setter carries only an id that the loop
+    /// resolves: its `set_result` hops onto the loop through
+    /// `call_soon_threadsafe`. Dropping it unused cancels the future, so a
+    /// worker thread that dies does not leave a task waiting forever.
+    ///
+    /// # Panics
+    ///
+    /// If the future's loop is gone (dropped).
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let fut = lp.create_future::<u64>();
+    /// let setter = fut.threadsafe_setter();
+    /// std::thread::spawn(move || setter.set_result(5 * 5).unwrap());
+    /// assert_eq!(lp.run_until_complete(fut), Ok(Ok(25)));
+    /// ```
+    pub fn threadsafe_setter(&self) -> ThreadsafeSetter<T>
+    where
+        T: Send,
+    {
+        let core = self
+            .inner
+            .core
+            .upgrade()
+            .expect("LoopFuture::threadsafe_setter: the future's loop was dropped");
+        let id = core.register_setter(Box::new(self.clone()));
+        ThreadsafeSetter {
+            handle: LoopHandle::new(core.shared().clone()),
+            id,
+            armed: true,
+            _value: PhantomData,
+        }
     }
 
     /// Runs `f` (through `call_soon`) once the future is done; right away
@@ -244,5 +284,67 @@ impl<T: 'static> Future for Taken<T> {
             }
             _ => Err(FutureError::InvalidState),
         })
+    }
+}
+
+/// Completes a [`LoopFuture`] from any thread
+/// ([`LoopFuture::threadsafe_setter`]). `Send`; one use.
+pub struct ThreadsafeSetter<T: Send + 'static> {
+    handle: LoopHandle,
+    id: SetterId,
+    /// Still to be used: dropping it cancels the future.
+    armed: bool,
+    _value: PhantomData<fn(T)>,
+}
+
+impl<T: Send + 'static> ThreadsafeSetter<T> {
+    /// Sets the future's result, on the loop thread, in a later iteration.
+    /// `Err(LoopClosed)` (and `value` dropped here) if the loop is closed.
+    /// If code on the loop completed or cancelled the future meanwhile,
+    /// `value` is dropped there, as `set_result` refuses a done future.
+    pub fn set_result(mut self, value: T) -> Result<(), LoopClosed> {
+        self.armed = false;
+        let id = self.id;
+        self.handle
+            .call_soon_threadsafe(move || resolve(id, Some(value)))
+    }
+
+    /// Cancels the future, on the loop thread (as dropping the setter does).
+    pub fn cancel(mut self) -> Result<(), LoopClosed> {
+        self.armed = false;
+        let id = self.id;
+        self.handle.call_soon_threadsafe(move || resolve::<T>(id, None))
+    }
+}
+
+impl<T: Send + 'static> Drop for ThreadsafeSetter<T> {
+    fn drop(&mut self) {
+        if self.armed {
+            let id = self.id;
+            // A closed loop already dropped the future: nothing to resolve.
+            let _ = self.handle.call_soon_threadsafe(move || resolve::<T>(id, None));
+        }
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for ThreadsafeSetter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadsafeSetter").field("id", &self.id).finish()
+    }
+}
+
+/// On the loop thread: complete (or cancel) the registered future.
+fn resolve<T: 'static>(id: SetterId, value: Option<T>) {
+    let Some(core) = crate::context::current() else {
+        return;
+    };
+    let Some(any) = core.take_setter(id) else {
+        return;
+    };
+    if let Ok(fut) = any.downcast::<LoopFuture<T>>() {
+        match value {
+            Some(v) => drop(fut.set_result(v)),
+            None => drop(fut.cancel()),
+        }
     }
 }

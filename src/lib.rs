@@ -31,6 +31,9 @@
 //! | `loop.create_future()` | [`EventLoop::create_future`] → [`LoopFuture`] |
 //! | `asyncio.ensure_future(coro)` / `create_task` | [`EventLoop::ensure_future`], [`ensure_future`] → [`Task`] |
 //! | `loop.call_soon_threadsafe(cb)` | [`LoopHandle::call_soon_threadsafe`] |
+//! | `asyncio.run_coroutine_threadsafe(coro, loop)` | [`LoopHandle::run_coroutine_threadsafe`] → [`ConcurrentFuture`] |
+//! | `loop.run_in_executor(None, f)` | [`EventLoop::run_in_executor`] (built-in [`ThreadPool`]), [`EventLoop::run_in_executor_on`] |
+//! | `fut.set_result` from another thread | [`LoopFuture::threadsafe_setter`] → [`ThreadsafeSetter`] |
 //! | `asyncio.run(main())` | [`run`] |
 //! | `run_until_complete` / `run_forever` / `stop` / `close` | same names on [`EventLoop`] |
 //! | `asyncio.sleep`, `wait_for`, `gather` | [`sleep`], [`wait_for`], [`gather`] |
@@ -56,13 +59,16 @@
 //! See `docs/internals.md` for a guided tour of the loop.
 
 mod clock;
+mod concurrent;
 mod context;
 mod core;
 mod error;
 mod event_loop;
 mod exception;
+mod executor;
 mod future;
 mod handle;
+mod oneshot;
 mod ready;
 mod remote;
 mod stats;
@@ -72,10 +78,12 @@ mod time;
 mod timer;
 mod util;
 
+pub use concurrent::{ConcurrentError, ConcurrentFuture};
 pub use error::{Cancelled, FutureError, LoopClosed, RunError, TaskError, TimedOut};
 pub use event_loop::{run, Builder, EventLoop};
 pub use exception::{Exception, ExceptionSource};
-pub use future::{LoopFuture, Taken};
+pub use executor::{Executor, Job, RunInExecutor, ThreadPool};
+pub use future::{LoopFuture, Taken, ThreadsafeSetter};
 pub use handle::{Handle, TimerHandle};
 pub use remote::LoopHandle;
 pub use stats::Stats;

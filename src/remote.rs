@@ -25,13 +25,17 @@
 //! dropped on the sending thread.
 
 use std::fmt;
-use std::panic::Location;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::ThreadId;
 
 use crossbeam_queue::SegQueue;
 
-use crate::error::LoopClosed;
+use crate::concurrent::{forward, ConcurrentFuture};
+use crate::error::{LoopClosed, TaskError};
+use crate::oneshot;
 use crate::task::RemoteTask;
 
 /// A job from another thread.
@@ -52,6 +56,8 @@ pub(crate) struct Shared {
     parked: AtomicBool,
     /// `CLOSED` bit plus `SENDER` times the number of pushes in flight.
     state: AtomicUsize,
+    /// The thread the loop lives on (an `EventLoop` is `!Send`).
+    loop_thread: ThreadId,
 }
 
 impl Shared {
@@ -62,6 +68,7 @@ impl Shared {
             // Not inside `run_once` yet: counts as asleep.
             parked: AtomicBool::new(true),
             state: AtomicUsize::new(0),
+            loop_thread: std::thread::current().id(),
         }
     }
 
@@ -164,6 +171,69 @@ impl LoopHandle {
         self.shared
             .push(RemoteJob::Call(Box::new(f), Location::caller()))
             .map_err(|_| LoopClosed)
+    }
+
+    /// Submits work to the loop and returns a [`ConcurrentFuture`] for its
+    /// result (asyncio's `run_coroutine_threadsafe`).
+    ///
+    /// `make` runs on the loop thread and builds the future there, so the
+    /// future may use loop-local, `!Send` state (`evloop::sleep`, `Rc`s,
+    /// `LoopFuture`s); only `make` and the output cross threads. If the loop
+    /// is closed, or closes before the work finishes, the result is
+    /// `Err(LoopClosed)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = evloop::EventLoop::new();
+    /// let handle = lp.handle();
+    /// let worker = std::thread::spawn(move || {
+    ///     let fut = handle.run_coroutine_threadsafe(|| async {
+    ///         evloop::sleep(Duration::from_millis(1)).await;
+    ///         5 * 5
+    ///     });
+    ///     let result = fut.result().unwrap();
+    ///     handle.call_soon_threadsafe(|| evloop::EventLoop::current().stop()).unwrap();
+    ///     result
+    /// });
+    /// lp.run_forever().unwrap();
+    /// assert_eq!(worker.join().unwrap(), 25);
+    /// ```
+    #[track_caller]
+    pub fn run_coroutine_threadsafe<M, F>(&self, make: M) -> ConcurrentFuture<F::Output>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        let location = Location::caller();
+        let (tx, rx) = oneshot::channel();
+        let job = move || {
+            if tx.is_cancelled() {
+                return; // cancelled before it started: never build the future
+            }
+            match catch_unwind(AssertUnwindSafe(make)) {
+                Ok(future) => {
+                    let core = crate::context::expect_current("run_coroutine_threadsafe job");
+                    drop(core.spawn(forward(future, tx), location));
+                }
+                Err(payload) => tx.send(Err(TaskError::panicked(payload))),
+            }
+        };
+        // Refused (closed loop): the job and its sender are dropped here,
+        // which resolves the future to `LoopClosed`.
+        let _ = self.shared.push(RemoteJob::Call(Box::new(job), location));
+        ConcurrentFuture::new(rx, self.shared.loop_thread)
+    }
+
+    /// [`run_coroutine_threadsafe`](LoopHandle::run_coroutine_threadsafe) for
+    /// a future that is already built (and so must be `Send`).
+    #[track_caller]
+    pub fn run_future_threadsafe<F>(&self, future: F) -> ConcurrentFuture<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.run_coroutine_threadsafe(move || future)
     }
 
     /// Whether the loop is closed (later calls will be refused).

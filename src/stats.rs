@@ -24,6 +24,9 @@ pub struct Stats {
     /// `epoll_wait` calls that could block (non-zero timeout): the loop had
     /// nothing to do and went to sleep.
     pub parks: u64,
+    /// Blocking polls that a wake from another thread ended (the eventfd of
+    /// the remote queue fired).
+    pub remote_wakeups: u64,
     /// Clock readings by the loop itself (phases 1 and 5; not those of
     /// `call_later` or `sleep`). None while only ready work is waiting.
     pub clock_reads: u64,
@@ -43,6 +46,7 @@ pub(crate) struct Counters {
     pub(crate) iterations: Cell<u64>,
     pub(crate) io_polls: Cell<u64>,
     pub(crate) parks: Cell<u64>,
+    pub(crate) remote_wakeups: Cell<u64>,
     pub(crate) clock_reads: Cell<u64>,
     pub(crate) callbacks_run: Cell<u64>,
     pub(crate) tasks_polled: Cell<u64>,
@@ -62,6 +66,7 @@ impl Counters {
             iterations: self.iterations.get(),
             io_polls: self.io_polls.get(),
             parks: self.parks.get(),
+            remote_wakeups: self.remote_wakeups.get(),
             clock_reads: self.clock_reads.get(),
             callbacks_run: self.callbacks_run.get(),
             tasks_polled: self.tasks_polled.get(),

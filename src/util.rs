@@ -52,9 +52,11 @@ pub fn yield_now() -> impl Future<Output = ()> {
 ///
 /// ```
 /// let out = evloop::run(async {
-///     evloop::gather(vec![Box::pin(async { 1 }), Box::pin(async { 2 })]).await
+///     let tasks = (1..=3).map(|i| evloop::ensure_future(async move { i * 10 }));
+///     evloop::gather(tasks).await
 /// });
-/// assert_eq!(out, Ok(vec![1, 2]));
+/// let values: Vec<i32> = out.unwrap().into_iter().map(Result::unwrap).collect();
+/// assert_eq!(values, [10, 20, 30]);
 /// ```
 pub fn gather<I>(futures: I) -> impl Future<Output = Vec<<I::Item as Future>::Output>>
 where

@@ -53,7 +53,7 @@ impl<T: 'static> Task<T> {
     /// ```
     /// use std::time::Duration;
     /// let lp = evloop::EventLoop::builder().virtual_time().build().unwrap();
-    /// let task = lp.ensure_future(evloop::sleep(Duration::from_secs(3600)));
+    /// let task = lp.ensure_future(async { evloop::sleep(Duration::from_secs(3600)).await });
     /// assert!(task.cancel());
     /// let err = lp.run_until_complete(task).unwrap().unwrap_err();
     /// assert!(err.is_cancelled());

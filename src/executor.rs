@@ -1,0 +1,292 @@
+//! Blocking work off the loop: the [`Executor`] trait, the built-in
+//! [`ThreadPool`], and the future [`EventLoop::run_in_executor`](crate::EventLoop::run_in_executor)
+//! returns (asyncio's `loop.run_in_executor`).
+//!
+//! # The pool
+//!
+//! Jobs go into a lock-free `SegQueue`; the submit path takes no lock unless
+//! a worker is parked. Workers are started one at a time, on submit, when
+//! none is idle and fewer than the maximum exist (as Python's
+//! `ThreadPoolExecutor` grows), so a loop that never submits spawns nothing.
+//! An idle worker parks on a `parking_lot` condition variable.
+//!
+//! The park protocol has the same shape as the loop's sleep flag: a worker
+//! registers as idle under the lock, then re-checks the queue before it
+//! waits; a submitter pushes, fences, and takes the lock to notify only if
+//! it sees an idle worker. One side always sees the other, so no job waits
+//! while a worker sleeps.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+
+use crossbeam_queue::SegQueue;
+use parking_lot::{Condvar, Mutex};
+
+use crate::core::Core;
+use crate::error::TaskError;
+use crate::oneshot::{self, Outcome};
+
+/// A job for an executor: run it once, on some thread.
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Something that runs blocking jobs: asyncio's `concurrent.futures.Executor`.
+///
+/// Implement it to use your own pool with
+/// [`EventLoop::run_in_executor_on`](crate::EventLoop::run_in_executor_on).
+/// An executor that drops a job without running it makes the awaiting
+/// future resolve to a cancelled [`TaskError`], never hang.
+///
+/// ```
+/// struct NewThreadEach;
+/// impl evloop::Executor for NewThreadEach {
+///     fn execute(&self, job: evloop::Job) {
+///         std::thread::spawn(job);
+///     }
+/// }
+/// let lp = evloop::EventLoop::new();
+/// let fut = lp.run_in_executor_on(&NewThreadEach, || 6 * 7);
+/// assert_eq!(lp.run_until_complete(fut).unwrap().unwrap(), 42);
+/// ```
+pub trait Executor {
+    /// Runs `job` (now or later, on any thread).
+    fn execute(&self, job: Job);
+}
+
+/// evloop's built-in pool of worker threads, named `evloop-executor-N`.
+///
+/// Each loop has one, started on the first `run_in_executor`, with
+/// `min(32, cores + 4)` threads at most (asyncio's default), or what
+/// [`Builder::executor_threads`](crate::Builder::executor_threads) says.
+/// A panicking job is caught: its awaiter sees the panic, and the worker
+/// thread lives on.
+pub struct ThreadPool {
+    shared: Arc<PoolShared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    max_threads: usize,
+}
+
+struct PoolShared {
+    jobs: SegQueue<Job>,
+    /// Workers parked (or about to park) on `wake`.
+    idle: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+    shutdown: AtomicBool,
+    /// Jobs submitted and not yet finished (queued or running).
+    in_flight: AtomicUsize,
+    /// For `shutdown`: signalled when `in_flight` drops to zero.
+    drained: Condvar,
+}
+
+impl ThreadPool {
+    /// A pool of up to `max_threads` threads (at least 1), started lazily.
+    pub fn new(max_threads: usize) -> ThreadPool {
+        ThreadPool {
+            shared: Arc::new(PoolShared {
+                jobs: SegQueue::new(),
+                idle: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                wake: Condvar::new(),
+                shutdown: AtomicBool::new(false),
+                in_flight: AtomicUsize::new(0),
+                drained: Condvar::new(),
+            }),
+            threads: Mutex::new(Vec::new()),
+            max_threads: max_threads.max(1),
+        }
+    }
+
+    /// asyncio's default size: `min(32, cores + 4)`.
+    pub fn default_size() -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (cores + 4).min(32)
+    }
+
+    /// How many worker threads exist now.
+    pub fn thread_count(&self) -> usize {
+        self.threads.lock().len()
+    }
+
+    /// The most threads this pool starts.
+    pub fn max_threads(&self) -> usize {
+        self.max_threads
+    }
+
+    /// Waits until every job submitted so far has finished, then stops the
+    /// workers and joins them. Jobs submitted afterwards start new workers.
+    pub fn shutdown(&self) {
+        let s = &self.shared;
+        let mut guard = s.lock.lock();
+        while s.in_flight.load(Ordering::Acquire) != 0 {
+            s.drained.wait(&mut guard);
+        }
+        s.shutdown.store(true, Ordering::Release);
+        s.wake.notify_all();
+        drop(guard);
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for t in threads {
+            let _ = t.join();
+        }
+        s.shutdown.store(false, Ordering::Release);
+    }
+
+    fn spawn_worker_if_needed(&self) {
+        if self.shared.idle.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let mut threads = self.threads.lock();
+        if threads.len() >= self.max_threads {
+            return;
+        }
+        let shared = self.shared.clone();
+        let name = format!("evloop-executor-{}", threads.len());
+        match std::thread::Builder::new().name(name).spawn(move || worker(&shared)) {
+            Ok(handle) => threads.push(handle),
+            // Out of threads: the workers that exist will get to the job.
+            // With none at all, run it here rather than lose it.
+            Err(_) if threads.is_empty() => {
+                drop(threads);
+                while let Some(job) = self.shared.jobs.pop() {
+                    run_job(&self.shared, job);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+impl Executor for ThreadPool {
+    fn execute(&self, job: Job) {
+        let s = &self.shared;
+        s.in_flight.fetch_add(1, Ordering::AcqRel);
+        s.jobs.push(job);
+        fence(Ordering::SeqCst);
+        if s.idle.load(Ordering::SeqCst) != 0 {
+            let _guard = s.lock.lock();
+            s.wake.notify_one();
+        } else {
+            self.spawn_worker_if_needed();
+        }
+    }
+}
+
+impl Drop for ThreadPool {
+    /// Does not wait (asyncio's `shutdown(wait=False)`): queued and running
+    /// jobs finish on their threads, then the workers exit.
+    fn drop(&mut self) {
+        let s = &self.shared;
+        let _guard = s.lock.lock();
+        s.shutdown.store(true, Ordering::Release);
+        s.wake.notify_all();
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("threads", &self.thread_count())
+            .field("max_threads", &self.max_threads)
+            .finish()
+    }
+}
+
+fn worker(s: &PoolShared) {
+    loop {
+        if let Some(job) = s.jobs.pop() {
+            run_job(s, job);
+            continue;
+        }
+        let mut guard = s.lock.lock();
+        s.idle.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        while s.jobs.is_empty() && !s.shutdown.load(Ordering::Acquire) {
+            s.wake.wait(&mut guard);
+        }
+        s.idle.fetch_sub(1, Ordering::SeqCst);
+        if s.jobs.is_empty() && s.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+    }
+}
+
+fn run_job(s: &PoolShared, job: Job) {
+    // Jobs made by `run_in_executor` catch their own panics; this guards
+    // the worker against raw jobs from `Executor::execute` callers.
+    let _ = catch_unwind(AssertUnwindSafe(job));
+    if s.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let _guard = s.lock.lock();
+        s.drained.notify_all();
+    }
+}
+
+/// Wraps `f` into a job that sends its result (or its panic) to `tx`.
+pub(crate) fn job_for<F, T>(f: F, tx: oneshot::Sender<Result<T, TaskError>>) -> Job
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Box::new(move || {
+        let result = catch_unwind(AssertUnwindSafe(f)).map_err(TaskError::panicked);
+        tx.send(result);
+    })
+}
+
+/// The future of [`EventLoop::run_in_executor`](crate::EventLoop::run_in_executor):
+/// the job's return value, or a [`TaskError`] if it panicked or the
+/// executor dropped it.
+///
+/// Dropping it does not stop the job (a thread cannot be interrupted); the
+/// result is dropped on the worker thread when the job ends.
+#[must_use = "futures do nothing unless awaited"]
+pub struct RunInExecutor<T> {
+    rx: oneshot::Receiver<Result<T, TaskError>>,
+    /// Keeps virtual time from jumping ahead while the job runs.
+    _in_flight: InFlight,
+}
+
+impl<T> RunInExecutor<T> {
+    pub(crate) fn new(rx: oneshot::Receiver<Result<T, TaskError>>, core: &Rc<Core>) -> Self {
+        RunInExecutor {
+            rx,
+            _in_flight: InFlight::new(core),
+        }
+    }
+}
+
+impl<T> Future for RunInExecutor<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.rx.poll_recv(cx).map(|outcome| match outcome {
+            Outcome::Value(result) => result,
+            Outcome::Cancelled | Outcome::Dropped => Err(TaskError::cancelled()),
+            Outcome::Taken => panic!("RunInExecutor polled after completion"),
+        })
+    }
+}
+
+/// Counts work in flight outside the loop thread, which the loop's virtual
+/// clock must wait for (tokio pauses its auto-advance likewise).
+pub(crate) struct InFlight {
+    core: Rc<Core>,
+}
+
+impl InFlight {
+    pub(crate) fn new(core: &Rc<Core>) -> InFlight {
+        core.external_work(1);
+        InFlight { core: core.clone() }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.core.external_work(-1);
+    }
+}
