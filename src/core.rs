@@ -110,7 +110,10 @@ impl Default for Config {
 impl Core {
     pub(crate) fn new(config: &Config) -> io::Result<Core> {
         let poll = mio::Poll::new()?;
+        #[cfg(not(evloop_loom))]
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        #[cfg(evloop_loom)]
+        let waker = crate::sync::shim::Signal::default();
         Ok(Core {
             ready: RefCell::default(),
             timers: RefCell::new(Wheel::new(config.tick_ns)),

@@ -2,5 +2,6 @@
 //! tasks on one loop. They are `!Send`: one loop, one thread, no locks.
 
 mod event;
+pub(crate) mod shim;
 
 pub use event::{Event, EventWait};
