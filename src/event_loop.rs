@@ -170,12 +170,26 @@ impl EventLoop {
         self.core.stop();
     }
 
-    /// Closes the loop: every pending task future, callback, timer and
-    /// remote job is dropped, on this thread, and later calls are refused
-    /// with `Closed`. Awaiters of dropped tasks see `TaskError::is_cancelled`.
-    /// Idempotent. `Err(AlreadyRunning)` if the loop is running (asyncio
-    /// raises too). Waits for nothing: pushes from other threads that are
-    /// in flight at that instant complete within a few instructions.
+    /// Closes the loop (asyncio's `close`). Idempotent;
+    /// `Err(AlreadyRunning)` while the loop runs (asyncio raises too).
+    ///
+    /// What happens to each kind of pending work:
+    ///
+    /// - task futures are dropped, here, on this thread; whoever awaits a
+    ///   `Task` sees [`TaskError::is_cancelled`](crate::TaskError::is_cancelled);
+    /// - queued callbacks, timers and accepted threadsafe jobs are dropped;
+    /// - later calls are refused: `Err(Closed)` / `Err(LoopClosed)`, and
+    ///   `ensure_future` returns an already-cancelled task;
+    /// - [`ConcurrentFuture`](crate::ConcurrentFuture)s of unfinished work
+    ///   resolve to [`ConcurrentError::LoopClosed`](crate::ConcurrentError);
+    /// - executor jobs that are running finish on their threads and their
+    ///   results are dropped there; the pool's threads exit when idle.
+    ///
+    /// What it waits for: nothing but the `call_soon_threadsafe` pushes that
+    /// are in flight at that instant (a few instructions each), so that no
+    /// job is accepted and then lost. It joins no thread (use
+    /// [`shutdown_default_executor`](EventLoop::shutdown_default_executor)
+    /// first to wait for executor jobs).
     #[track_caller]
     pub fn close(&self) -> Result<(), RunError> {
         self.core.close(Location::caller())
