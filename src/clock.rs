@@ -43,7 +43,7 @@ impl Clock {
     }
 
     /// An `Instant` as loop time; instants before the origin are time 0.
-    pub(crate) fn from_instant(&self, at: Instant) -> u64 {
+    pub(crate) fn instant_to_ticks(&self, at: Instant) -> u64 {
         saturating_nanos(at.saturating_duration_since(self.origin))
     }
 

@@ -19,12 +19,12 @@ use std::time::Duration;
 use slab::Slab;
 
 use crate::clock::Clock;
-use crate::executor::ThreadPool;
 use crate::error::{LoopClosed, RunError};
 use crate::exception::{print_default, Exception, ExceptionSource};
+use crate::executor::ThreadPool;
 use crate::ready::{Callback, ReadyQueue, Runnable};
-use crate::stats::{bump, Counters, Stats};
 use crate::remote::{RemoteJob, Shared};
+use crate::stats::{bump, Counters, Stats};
 use crate::task::{Payload, RawTask, Task};
 use crate::timer::{TimerKey, Wheel};
 
@@ -132,7 +132,9 @@ impl Core {
             setter_generation: Cell::new(0),
             external: Cell::new(0),
             executor: RefCell::new(None),
-            executor_threads: config.executor_threads.unwrap_or_else(ThreadPool::default_size),
+            executor_threads: config
+                .executor_threads
+                .unwrap_or_else(ThreadPool::default_size),
         })
     }
 
@@ -311,9 +313,9 @@ impl Core {
                 Some(RemoteJob::Call(f, location)) => {
                     ready.push(Runnable::Callback(Callback { f, location }));
                 }
-                // SAFETY: this is the thread of the loop that owns the task
-                // (its waker sent it to this loop's queue).
                 Some(RemoteJob::Wake(task)) => {
+                    // SAFETY: this is the thread of the loop that owns the
+                    // task (its waker sent it to this loop's queue).
                     ready.push(Runnable::Task(unsafe { task.into_local() }));
                 }
                 None => break,
@@ -388,10 +390,11 @@ impl Core {
             return; // a stale wake
         }
         bump(&self.counters.tasks_polled);
-        // SAFETY (all blocks below): this is the loop thread and the task
-        // belongs to this loop (only its own queues hold it); nothing else
-        // is polling it.
+        // SAFETY: this is the loop thread and the task belongs to this loop
+        // (only its own queues hold it); nothing else is polling it. The
+        // same holds for the two blocks below.
         if unsafe { task.with_local(|l| l.cancel_requested) } {
+            // SAFETY: as above; the task is not complete.
             if let Some(payload) = unsafe { task.cancel() } {
                 self.report(ExceptionSource::Drop, task_location(&task), payload);
             }
@@ -399,6 +402,7 @@ impl Core {
         }
         let waker = task.waker_ref();
         let mut cx = Context::from_waker(&waker);
+        // SAFETY: as above; no other poll of this task is in progress.
         if unsafe { task.poll(&mut cx) }.is_ready() {
             self.finish(&task);
         }
@@ -411,7 +415,14 @@ impl Core {
         task.set_complete();
         // SAFETY: loop thread; the closure runs no user code.
         let (key, join, detached, at) = unsafe {
-            task.with_local(|l| (l.registry_key, l.join_waker.take(), !l.handle_alive, l.location))
+            task.with_local(|l| {
+                (
+                    l.registry_key,
+                    l.join_waker.take(),
+                    !l.handle_alive,
+                    l.location,
+                )
+            })
         };
         let mut tasks = self.tasks.borrow_mut();
         let entry = match tasks.get(key) {
@@ -480,7 +491,10 @@ impl Core {
         if self.closed.get() {
             return Err(LoopClosed);
         }
-        Ok(self.ready.borrow_mut().push(Runnable::Callback(Callback { f, location })))
+        Ok(self
+            .ready
+            .borrow_mut()
+            .push(Runnable::Callback(Callback { f, location })))
     }
 
     /// Cancels a queued callback; drops it after the borrow is released.
@@ -493,7 +507,11 @@ impl Core {
         self.ready.borrow().is_pending(seq)
     }
 
-    pub(crate) fn add_timer(&self, deadline: u64, entry: TimerEntry) -> Result<TimerKey, LoopClosed> {
+    pub(crate) fn add_timer(
+        &self,
+        deadline: u64,
+        entry: TimerEntry,
+    ) -> Result<TimerKey, LoopClosed> {
         if self.closed.get() {
             return Err(LoopClosed);
         }
@@ -527,7 +545,8 @@ impl Core {
 
     /// Counts work in flight on other threads (`+1` / `-1`).
     pub(crate) fn external_work(&self, delta: isize) {
-        self.external.set(self.external.get().wrapping_add_signed(delta));
+        self.external
+            .set(self.external.get().wrapping_add_signed(delta));
     }
 
     /// The built-in executor, started on first use.
@@ -575,7 +594,12 @@ impl Core {
 
     /// Hands a panic to the exception handler (or stderr). A handler that
     /// panics itself is reported on stderr; the loop keeps running.
-    pub(crate) fn report(&self, source: ExceptionSource, at: &'static Location<'static>, payload: Payload) {
+    pub(crate) fn report(
+        &self,
+        source: ExceptionSource,
+        at: &'static Location<'static>,
+        payload: Payload,
+    ) {
         let handler = self.handler.borrow().clone();
         let exception = Exception::new(source, at, &*payload);
         match handler {

@@ -13,9 +13,9 @@ use crate::core::{Config, Core, TimerEntry};
 use crate::error::{LoopClosed, RunError};
 use crate::exception::Exception;
 use crate::executor::{job_for, Executor, RunInExecutor};
-use crate::oneshot;
 use crate::future::LoopFuture;
 use crate::handle::{Handle, TimerHandle};
+use crate::oneshot;
 use crate::ready::Callback;
 use crate::remote::LoopHandle;
 use crate::stats::Stats;
@@ -256,7 +256,7 @@ impl EventLoop {
     where
         F: FnOnce() + 'static,
     {
-        let deadline = self.core.clock().from_instant(when);
+        let deadline = self.core.clock().instant_to_ticks(when);
         self.add_timer_callback(deadline, Box::new(f), Location::caller())
     }
 

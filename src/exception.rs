@@ -39,7 +39,10 @@ impl<'a> Exception<'a> {
         }
     }
 
-    pub(crate) fn task(location: &'static Location<'static>, payload: &'a (dyn Any + Send)) -> Self {
+    pub(crate) fn task(
+        location: &'static Location<'static>,
+        payload: &'a (dyn Any + Send),
+    ) -> Self {
         Exception::new(ExceptionSource::Task, location, payload)
     }
 

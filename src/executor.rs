@@ -147,7 +147,10 @@ impl ThreadPool {
         }
         let shared = self.shared.clone();
         let name = format!("evloop-executor-{}", threads.len());
-        match std::thread::Builder::new().name(name).spawn(move || worker(&shared)) {
+        match std::thread::Builder::new()
+            .name(name)
+            .spawn(move || worker(&shared))
+        {
             Ok(handle) => threads.push(handle),
             // Out of threads: the workers that exist will get to the job.
             // With none at all, run it here rather than lose it.

@@ -253,15 +253,17 @@ impl<T: Clone + 'static> Future for LoopFuture<T> {
 
 impl<T> fmt::Debug for LoopFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.inner.state.try_borrow().map(|s| match s.slot {
-            Slot::Pending => "pending",
-            Slot::Done(_) => "done",
-            Slot::Cancelled => "cancelled",
-            Slot::Taken => "taken",
-        }) {
-            Ok(s) => s,
-            Err(_) => "<borrowed>",
-        };
+        let state = self
+            .inner
+            .state
+            .try_borrow()
+            .map(|s| match s.slot {
+                Slot::Pending => "pending",
+                Slot::Done(_) => "done",
+                Slot::Cancelled => "cancelled",
+                Slot::Taken => "taken",
+            })
+            .unwrap_or("<borrowed>");
         f.debug_struct("LoopFuture").field("state", &state).finish()
     }
 }
@@ -276,14 +278,15 @@ impl<T: 'static> Future for Taken<T> {
     type Output = Result<T, FutureError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.fut.poll_state(cx, |slot| match std::mem::replace(slot, Slot::Taken) {
-            Slot::Done(v) => Ok(v),
-            Slot::Cancelled => {
-                *slot = Slot::Cancelled;
-                Err(FutureError::Cancelled)
-            }
-            _ => Err(FutureError::InvalidState),
-        })
+        self.fut
+            .poll_state(cx, |slot| match std::mem::replace(slot, Slot::Taken) {
+                Slot::Done(v) => Ok(v),
+                Slot::Cancelled => {
+                    *slot = Slot::Cancelled;
+                    Err(FutureError::Cancelled)
+                }
+                _ => Err(FutureError::InvalidState),
+            })
     }
 }
 
@@ -313,7 +316,8 @@ impl<T: Send + 'static> ThreadsafeSetter<T> {
     pub fn cancel(mut self) -> Result<(), LoopClosed> {
         self.armed = false;
         let id = self.id;
-        self.handle.call_soon_threadsafe(move || resolve::<T>(id, None))
+        self.handle
+            .call_soon_threadsafe(move || resolve::<T>(id, None))
     }
 }
 
@@ -322,14 +326,18 @@ impl<T: Send + 'static> Drop for ThreadsafeSetter<T> {
         if self.armed {
             let id = self.id;
             // A closed loop already dropped the future: nothing to resolve.
-            let _ = self.handle.call_soon_threadsafe(move || resolve::<T>(id, None));
+            let _ = self
+                .handle
+                .call_soon_threadsafe(move || resolve::<T>(id, None));
         }
     }
 }
 
 impl<T: Send + 'static> fmt::Debug for ThreadsafeSetter<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadsafeSetter").field("id", &self.id).finish()
+        f.debug_struct("ThreadsafeSetter")
+            .field("id", &self.id)
+            .finish()
     }
 }
 

@@ -32,12 +32,16 @@ impl Handle {
     /// Cancels the callback if it has not run yet; it is dropped at once.
     /// Returns whether it was still pending.
     pub fn cancel(&self) -> bool {
-        self.core.upgrade().is_some_and(|core| core.cancel_callback(self.seq))
+        self.core
+            .upgrade()
+            .is_some_and(|core| core.cancel_callback(self.seq))
     }
 
     /// Whether the callback is still waiting to run.
     pub fn is_pending(&self) -> bool {
-        self.core.upgrade().is_some_and(|core| core.callback_pending(self.seq))
+        self.core
+            .upgrade()
+            .is_some_and(|core| core.callback_pending(self.seq))
     }
 }
 
@@ -75,7 +79,9 @@ impl TimerHandle {
     /// Cancels the timer if its callback has not run yet. Returns whether it
     /// was still pending.
     pub fn cancel(&self) -> bool {
-        self.core.upgrade().is_some_and(|core| core.remove_timer(self.key))
+        self.core
+            .upgrade()
+            .is_some_and(|core| core.remove_timer(self.key))
     }
 
     /// When the timer is due, in the loop's time ([`EventLoop::time`](crate::EventLoop::time)).
@@ -86,6 +92,8 @@ impl TimerHandle {
 
 impl fmt::Debug for TimerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimerHandle").field("when", &self.when).finish()
+        f.debug_struct("TimerHandle")
+            .field("when", &self.when)
+            .finish()
     }
 }

@@ -130,7 +130,10 @@ mod tests {
         assert!(matches!(q.pop(), Some(Runnable::Callback(_))));
         assert!(matches!(q.pop(), Some(Runnable::Cancelled)));
         assert!(q.pop().is_none());
-        assert!(q.cancel(99).is_none(), "a future sequence number is not queued");
+        assert!(
+            q.cancel(99).is_none(),
+            "a future sequence number is not queued"
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     let core = crate::context::expect_current("evloop::sleep_until");
-    let deadline = core.clock().from_instant(deadline);
+    let deadline = core.clock().instant_to_ticks(deadline);
     Sleep::new(core, deadline)
 }
 
@@ -115,7 +115,9 @@ impl Drop for Sleep {
 
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep").field("deadline", &self.deadline()).finish()
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline())
+            .finish()
     }
 }
 

@@ -28,12 +28,18 @@ fn what_a_callback_schedules_runs_next_iteration() {
     lp.call_soon(move || {
         l.push("a");
         let l2 = l.clone();
-        EventLoop::current().call_soon(move || l2.push("c")).unwrap();
+        EventLoop::current()
+            .call_soon(move || l2.push("c"))
+            .unwrap();
     })
     .unwrap();
     lp.call_soon(log.cb("b")).unwrap();
     tick(&lp);
-    assert_eq!(log.take(), ["a", "b"], "the snapshot excludes new callbacks");
+    assert_eq!(
+        log.take(),
+        ["a", "b"],
+        "the snapshot excludes new callbacks"
+    );
     tick(&lp);
     assert_eq!(log.take(), ["c"]);
 }
@@ -89,7 +95,10 @@ fn run_until_complete_inside_a_callback_is_already_running() {
         let inner = EventLoop::current();
         g.set(Some(inner.run_until_complete(async { 1 }).unwrap_err()));
         let other = EventLoop::new();
-        assert_eq!(other.run_until_complete(async {}), Err(RunError::AlreadyRunning));
+        assert_eq!(
+            other.run_until_complete(async {}),
+            Err(RunError::AlreadyRunning)
+        );
         assert_eq!(other.run_forever(), Err(RunError::AlreadyRunning));
         assert_eq!(inner.run_once(None), Err(RunError::AlreadyRunning));
         assert_eq!(inner.close(), Err(RunError::AlreadyRunning));
@@ -127,7 +136,9 @@ fn stop_ends_run_forever_after_the_current_batch() {
         l.push("stopper");
         EventLoop::current().stop();
         let l2 = l.clone();
-        EventLoop::current().call_soon(move || l2.push("next run")).unwrap();
+        EventLoop::current()
+            .call_soon(move || l2.push("next run"))
+            .unwrap();
     })
     .unwrap();
     lp.call_soon(log.cb("same batch")).unwrap();

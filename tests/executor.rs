@@ -16,7 +16,12 @@ fn a_blocking_job_returns_its_value_to_the_awaiter() {
         std::thread::sleep(Duration::from_millis(5));
         String::from("hello") + " world"
     });
-    assert_eq!(watchdog_local(|| lp.run_until_complete(fut)).unwrap().unwrap(), "hello world");
+    assert_eq!(
+        watchdog_local(|| lp.run_until_complete(fut))
+            .unwrap()
+            .unwrap(),
+        "hello world"
+    );
 }
 
 #[test]
@@ -25,14 +30,24 @@ fn a_panicking_job_gives_a_panic_error_and_the_pool_keeps_its_threads() {
     let pool = ThreadPool::new(2);
     for _ in 0..4 {
         let fut = lp.run_in_executor_on(&pool, || -> u8 { panic!("job boom") });
-        let err = watchdog_local(|| lp.run_until_complete(fut)).unwrap().unwrap_err();
+        let err = watchdog_local(|| lp.run_until_complete(fut))
+            .unwrap()
+            .unwrap_err();
         assert!(err.is_panic());
         assert_eq!(err.panic_message(), Some("job boom"));
     }
     assert!(pool.thread_count() <= 2);
     let fut = lp.run_in_executor_on(&pool, || 7);
-    assert_eq!(watchdog_local(|| lp.run_until_complete(fut)).unwrap().unwrap(), 7);
-    assert!(pool.thread_count() <= 2, "panics did not cost or add threads");
+    assert_eq!(
+        watchdog_local(|| lp.run_until_complete(fut))
+            .unwrap()
+            .unwrap(),
+        7
+    );
+    assert!(
+        pool.thread_count() <= 2,
+        "panics did not cost or add threads"
+    );
 }
 
 #[test]
@@ -56,7 +71,9 @@ fn the_pool_never_exceeds_its_size_and_names_its_threads() {
     }
 }
 
-async fn evloop_gather<T>(futs: Vec<evloop::RunInExecutor<T>>) -> Vec<Result<T, evloop::TaskError>> {
+async fn evloop_gather<T>(
+    futs: Vec<evloop::RunInExecutor<T>>,
+) -> Vec<Result<T, evloop::TaskError>> {
     evloop::gather(futs).await
 }
 
@@ -70,7 +87,9 @@ fn a_user_executor_that_drops_the_job_gives_cancelled_not_a_hang() {
     }
     let lp = EventLoop::new();
     let fut = lp.run_in_executor_on(&Discards, || 1);
-    let err = watchdog_local(|| lp.run_until_complete(fut)).unwrap().unwrap_err();
+    let err = watchdog_local(|| lp.run_until_complete(fut))
+        .unwrap()
+        .unwrap_err();
     assert!(err.is_cancelled());
 }
 
@@ -87,7 +106,12 @@ fn shutdown_default_executor_waits_for_jobs_in_flight() {
     assert!(finished.load(Ordering::SeqCst));
     // A later job starts a fresh pool.
     let fut = lp.run_in_executor(|| 3);
-    assert_eq!(watchdog_local(|| lp.run_until_complete(fut)).unwrap().unwrap(), 3);
+    assert_eq!(
+        watchdog_local(|| lp.run_until_complete(fut))
+            .unwrap()
+            .unwrap(),
+        3
+    );
 }
 
 #[test]
@@ -128,7 +152,10 @@ fn dropping_the_awaiting_future_lets_the_job_finish_on_its_thread() {
     lp.shutdown_default_executor();
     let start = std::time::Instant::now();
     while !finished.load(Ordering::SeqCst) {
-        assert!(start.elapsed() < Duration::from_secs(30), "the job never finished");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the job never finished"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }

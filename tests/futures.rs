@@ -11,14 +11,15 @@ use util::{tick, Log};
 fn set_result_wakes_every_awaiter_with_a_clone() {
     let lp = EventLoop::new();
     let fut = lp.create_future::<String>();
-    let waiters: Vec<_> = (0..3)
-        .map(|_| lp.ensure_future(fut.clone()))
-        .collect();
+    let waiters: Vec<_> = (0..3).map(|_| lp.ensure_future(fut.clone())).collect();
     tick(&lp);
     assert!(!fut.done());
     fut.set_result("hi".into()).unwrap();
     for w in waiters {
-        assert_eq!(lp.run_until_complete(w).unwrap().unwrap(), Ok("hi".to_string()));
+        assert_eq!(
+            lp.run_until_complete(w).unwrap().unwrap(),
+            Ok("hi".to_string())
+        );
     }
 }
 
@@ -81,7 +82,10 @@ fn done_callbacks_are_scheduled_with_call_soon() {
     let l = log.clone();
     fut.add_done_callback(move |f| l.push(format!("cb2 {:?}", f.result())));
     fut.set_result(4).unwrap();
-    assert!(log.get().is_empty(), "callbacks are not called inside set_result");
+    assert!(
+        log.get().is_empty(),
+        "callbacks are not called inside set_result"
+    );
     tick(&lp);
     assert_eq!(log.take(), ["cb1 Ok(4)", "cb2 Ok(4)"]);
     let l = log.clone();

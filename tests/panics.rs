@@ -66,7 +66,10 @@ fn a_panic_in_an_awaited_task_reaches_the_awaiter() {
         .unwrap_err();
     assert!(err.is_panic() && !err.is_cancelled());
     assert_eq!(err.panic_message(), Some("inner"));
-    assert!(seen.borrow().is_empty(), "the awaiter got it; nothing to report");
+    assert!(
+        seen.borrow().is_empty(),
+        "the awaiter got it; nothing to report"
+    );
 }
 
 #[test]
@@ -92,7 +95,8 @@ fn a_panicking_handler_does_not_stop_the_loop() {
     tick(&lp);
     assert_eq!(log.take(), ["after"]);
     lp.set_exception_handler(None::<fn(&evloop::Exception<'_>)>);
-    lp.call_soon(|| panic!("default handler prints this")).unwrap();
+    lp.call_soon(|| panic!("default handler prints this"))
+        .unwrap();
     tick(&lp);
 }
 

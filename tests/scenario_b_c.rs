@@ -3,6 +3,10 @@
 //! from every loop timer, so the transcripts below are what the code
 //! guarantees; where two threads race by design, the test says so.
 
+// Each example includes `examples/common` for itself; this test includes
+// the examples, so it sees that file several times, as intended.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "../examples/scenario_b_callback.rs"]
 mod scenario_b_callback;
 #[path = "../examples/scenario_b_executor.rs"]
@@ -64,13 +68,22 @@ fn scenario_b_callback_transcript() {
 /// test checks the line's place within its window, then the rest exactly.
 fn without_request_sent(lines: &[String]) -> Vec<String> {
     let asked = lines.iter().position(|l| l.contains("ask to run")).unwrap();
-    let sent = lines.iter().position(|l| l == "my_thread: request sent").unwrap();
+    let sent = lines
+        .iter()
+        .position(|l| l == "my_thread: request sent")
+        .unwrap();
     assert!(sent > asked, "request sent after asking");
     assert!(
-        lines[asked + 1..sent].iter().all(|l| l.starts_with("my_task_b")),
+        lines[asked + 1..sent]
+            .iter()
+            .all(|l| l.starts_with("my_task_b")),
         "only my_task_b's first lines can come between: {lines:?}"
     );
-    lines.iter().filter(|l| *l != "my_thread: request sent").cloned().collect()
+    lines
+        .iter()
+        .filter(|l| *l != "my_thread: request sent")
+        .cloned()
+        .collect()
 }
 
 #[test]

@@ -16,7 +16,8 @@ fn four_producers_each_job_once_in_per_producer_order() {
     const PRODUCERS: usize = 4;
     const JOBS: usize = 250_000;
     let lp = EventLoop::new();
-    let next: Arc<Vec<AtomicUsize>> = Arc::new((0..PRODUCERS).map(|_| AtomicUsize::new(0)).collect());
+    let next: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..PRODUCERS).map(|_| AtomicUsize::new(0)).collect());
     let ran = Arc::new(AtomicUsize::new(0));
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
@@ -52,7 +53,10 @@ fn four_producers_each_job_once_in_per_producer_order() {
 fn thread_state(tid: &str) -> char {
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
     // The state follows the parenthesised command name.
-    stat.rsplit(')').next().and_then(|rest| rest.trim().chars().next()).unwrap_or('?')
+    stat.rsplit(')')
+        .next()
+        .and_then(|rest| rest.trim().chars().next())
+        .unwrap_or('?')
 }
 
 #[test]
@@ -75,7 +79,9 @@ fn a_parked_loop_is_woken_by_another_thread_ten_thousand_times() {
                 std::thread::yield_now();
             }
             let ack = ack_tx.clone();
-            handle.call_soon_threadsafe(move || ack.send(()).unwrap()).unwrap();
+            handle
+                .call_soon_threadsafe(move || ack.send(()).unwrap())
+                .unwrap();
             ack_rx.recv().unwrap_or(());
         }
     });
@@ -88,7 +94,11 @@ fn a_parked_loop_is_woken_by_another_thread_ten_thousand_times() {
     });
     sender.join().unwrap();
     let s = lp.stats();
-    assert_eq!(s.parks - before.parks, ROUNDS, "every iteration went to sleep");
+    assert_eq!(
+        s.parks - before.parks,
+        ROUNDS,
+        "every iteration went to sleep"
+    );
     assert_eq!(
         s.remote_wakeups - before.remote_wakeups,
         ROUNDS,

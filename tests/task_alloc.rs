@@ -32,7 +32,9 @@ fn one_allocation_per_task_and_none_to_join() {
     let lp = EventLoop::new();
     let run = |n: usize| {
         lp.run_until_complete(async move {
-            let tasks: Vec<_> = (0..n).map(|i| evloop::ensure_future(async move { i })).collect();
+            let tasks: Vec<_> = (0..n)
+                .map(|i| evloop::ensure_future(async move { i }))
+                .collect();
             let before = ALLOCS.load(Ordering::Relaxed);
             let mut sum = 0;
             for t in tasks {

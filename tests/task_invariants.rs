@@ -108,7 +108,11 @@ fn outputs_are_dropped_on_the_loop_thread() {
     drop(lp.ensure_future(async move { DropsOn(f) }));
     let kept = lp.ensure_future(async move { DropsOn(s) });
     tick(&lp);
-    assert_eq!(first.get(), Some(thread::current().id()), "detached: at completion");
+    assert_eq!(
+        first.get(),
+        Some(thread::current().id()),
+        "detached: at completion"
+    );
     assert_eq!(second.get(), None, "held by the handle until it is dropped");
     drop(kept);
     assert_eq!(second.get(), Some(thread::current().id()));

@@ -68,7 +68,11 @@ fn cancel_drops_the_future_at_its_next_turn() {
     tick(&lp); // the task starts and sleeps
     assert!(t.cancel());
     assert!(t.cancel(), "cancelling twice is harmless");
-    assert_eq!(drops.count(), 0, "dropped at the next turn, not inside cancel()");
+    assert_eq!(
+        drops.count(),
+        0,
+        "dropped at the next turn, not inside cancel()"
+    );
     tick(&lp);
     assert_eq!(drops.count(), 1);
     assert!(t.done());
@@ -123,6 +127,8 @@ struct MultiWake {
 
 impl Future for MultiWake {
     type Output = ();
+    // Clone-then-wake on purpose: it exercises `wake` (by value) beside `wake_by_ref`.
+    #[allow(clippy::waker_clone_wake)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.polls.set(self.polls.get() + 1);
         if self.polls.get() == 1 {
@@ -262,10 +268,22 @@ fn stopped_run_until_complete_leaves_the_task_scheduled() {
 #[test]
 fn free_functions_panic_outside_a_loop_with_a_clear_message() {
     for (name, f) in [
-        ("evloop::sleep", Box::new(|| drop(evloop::sleep(Duration::ZERO))) as Box<dyn Fn()>),
-        ("evloop::ensure_future", Box::new(|| drop(evloop::ensure_future(async {})))),
-        ("evloop::wait_for", Box::new(|| drop(evloop::wait_for(Duration::ZERO, async {})))),
-        ("EventLoop::current", Box::new(|| drop(EventLoop::current()))),
+        (
+            "evloop::sleep",
+            Box::new(|| drop(evloop::sleep(Duration::ZERO))) as Box<dyn Fn()>,
+        ),
+        (
+            "evloop::ensure_future",
+            Box::new(|| drop(evloop::ensure_future(async {}))),
+        ),
+        (
+            "evloop::wait_for",
+            Box::new(|| drop(evloop::wait_for(Duration::ZERO, async {}))),
+        ),
+        (
+            "EventLoop::current",
+            Box::new(|| drop(EventLoop::current())),
+        ),
     ] {
         let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
         let msg = err.downcast_ref::<String>().unwrap();

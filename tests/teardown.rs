@@ -28,7 +28,8 @@ fn close_drops_pending_tasks_callbacks_and_timers() {
         let t = drops.token();
         lp.call_soon(move || drop(t)).unwrap();
         let t = drops.token();
-        lp.call_later(Duration::from_secs(60), move || drop(t)).unwrap();
+        lp.call_later(Duration::from_secs(60), move || drop(t))
+            .unwrap();
     }
     tick(&lp); // tasks start; callbacks run (and drop their tokens)
     assert_eq!(drops.count(), 10);
@@ -37,7 +38,11 @@ fn close_drops_pending_tasks_callbacks_and_timers() {
         lp.call_soon(move || drop(t)).unwrap();
     }
     lp.close().unwrap();
-    assert_eq!(drops.count(), 35, "10 tasks + 10 timers + 5 queued callbacks dropped");
+    assert_eq!(
+        drops.count(),
+        35,
+        "10 tasks + 10 timers + 5 queued callbacks dropped"
+    );
 }
 
 #[test]
@@ -52,7 +57,8 @@ fn dropping_the_loop_closes_it() {
         }));
         tick(&lp);
         let t = drops.token();
-        lp.call_later(Duration::from_secs(1), move || drop(t)).unwrap();
+        lp.call_later(Duration::from_secs(1), move || drop(t))
+            .unwrap();
     }
     assert_eq!(drops.count(), 2);
 }
@@ -140,7 +146,11 @@ fn drops_that_call_back_into_the_loop_during_close() {
     lp.close().unwrap();
     assert_eq!(log.borrow().as_slice(), ["dropped"]);
     owner_ref.close().unwrap();
-    assert_eq!(spawned_in_drop.get(), Some(true), "spawn during close gives a done task");
+    assert_eq!(
+        spawned_in_drop.get(),
+        Some(true),
+        "spawn during close gives a done task"
+    );
 }
 
 #[test]
@@ -164,7 +174,12 @@ fn a_drop_that_panics_during_close_is_contained() {
     // The callback runs and panics in its drop: reported as a callback panic.
     tick(&lp);
     let p = PanicsOnDrop;
-    lp.call_later(Duration::from_secs(1), move || drop(p)).unwrap();
+    lp.call_later(Duration::from_secs(1), move || drop(p))
+        .unwrap();
     lp.close().unwrap();
-    assert_eq!(seen.get(), 3, "the callback, the task future and the timer's closure");
+    assert_eq!(
+        seen.get(),
+        3,
+        "the callback, the task future and the timer's closure"
+    );
 }

@@ -21,7 +21,11 @@ fn threads_start_only_with_the_executor() {
     .unwrap();
     lp.call_soon(|| {}).unwrap();
     lp.run_once(Some(Duration::ZERO)).unwrap();
-    assert_eq!(threads(), before, "a loop without executor work starts no thread");
+    assert_eq!(
+        threads(),
+        before,
+        "a loop without executor work starts no thread"
+    );
 
     let fut = lp.run_in_executor(|| 1);
     lp.run_until_complete(fut).unwrap().unwrap();

@@ -18,7 +18,10 @@ fn handles_and_concurrent_futures_are_send_sync_and_cheap() {
     fn send<T: Send>() {}
     send::<evloop::ThreadsafeSetter<String>>();
     // A LoopHandle is one pointer; cloning it is one atomic increment.
-    assert_eq!(std::mem::size_of::<LoopHandle>(), std::mem::size_of::<usize>());
+    assert_eq!(
+        std::mem::size_of::<LoopHandle>(),
+        std::mem::size_of::<usize>()
+    );
 }
 
 #[test]
@@ -49,7 +52,9 @@ fn jobs_from_one_thread_run_in_sending_order() {
     let sender = std::thread::spawn(move || {
         for i in 0..10_000 {
             let s = s.clone();
-            handle.call_soon_threadsafe(move || s.lock().unwrap().push(i)).unwrap();
+            handle
+                .call_soon_threadsafe(move || s.lock().unwrap().push(i))
+                .unwrap();
         }
         handle
             .call_soon_threadsafe(|| EventLoop::current().stop())
@@ -91,7 +96,10 @@ fn result_on_the_loop_thread_is_an_error_not_a_deadlock() {
     let handle = lp.handle();
     let fut = handle.run_future_threadsafe(async { 1 });
     let err = fut.result().unwrap_err();
-    assert!(matches!(err, evloop::ConcurrentError::OnLoopThread), "{err}");
+    assert!(
+        matches!(err, evloop::ConcurrentError::OnLoopThread),
+        "{err}"
+    );
     // Awaiting it on the loop is the way.
     assert_eq!(lp.run_until_complete(fut).unwrap().unwrap(), 1);
 }
@@ -203,7 +211,10 @@ fn a_dropped_setter_cancels_the_future() {
     let setter = fut.threadsafe_setter();
     std::thread::spawn(move || drop(setter)).join().unwrap();
     let out = watchdog_local(|| lp.run_until_complete(fut.clone()));
-    assert!(out.unwrap().is_err(), "a worker that dies does not leave a waiter hanging");
+    assert!(
+        out.unwrap().is_err(),
+        "a worker that dies does not leave a waiter hanging"
+    );
     assert!(fut.cancelled());
 }
 

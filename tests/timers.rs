@@ -18,7 +18,8 @@ fn timers_fire_in_deadline_order() {
     for (name, ms) in [("c", 30), ("a", 10), ("d", 1000), ("b", 20)] {
         lp.call_later(MS * ms, log.cb(name)).unwrap();
     }
-    lp.call_later(MS * 2000, || EventLoop::current().stop()).unwrap();
+    lp.call_later(MS * 2000, || EventLoop::current().stop())
+        .unwrap();
     lp.run_forever().unwrap();
     assert_eq!(log.take(), ["a", "b", "c", "d"]);
 }
@@ -90,7 +91,8 @@ fn a_timer_can_be_cancelled_after_it_expired_but_before_it_ran() {
     lp.call_later(MS, move || assert!(v.take().unwrap().cancel()))
         .unwrap();
     victim.set(Some(lp.call_later(MS, log.cb("victim")).unwrap()));
-    lp.call_later(MS * 2, || EventLoop::current().stop()).unwrap();
+    lp.call_later(MS * 2, || EventLoop::current().stop())
+        .unwrap();
     lp.run_forever().unwrap();
     assert!(log.take().is_empty());
 }
@@ -102,9 +104,11 @@ fn deadlines_years_away_work() {
     let year = Duration::from_secs(365 * 24 * 3600);
     lp.call_later(year * 3, log.cb("three years")).unwrap();
     lp.call_later(year * 100, log.cb("a century")).unwrap();
-    lp.call_later(Duration::from_secs(1), log.cb("a second")).unwrap();
+    lp.call_later(Duration::from_secs(1), log.cb("a second"))
+        .unwrap();
     let start = lp.time();
-    lp.call_later(year * 101, || EventLoop::current().stop()).unwrap();
+    lp.call_later(year * 101, || EventLoop::current().stop())
+        .unwrap();
     lp.run_forever().unwrap();
     assert_eq!(log.take(), ["a second", "three years", "a century"]);
     assert!(lp.time() - start >= year * 101);
@@ -125,7 +129,8 @@ fn a_deadline_in_the_past_fires_at_the_next_timers_phase() {
     let lp = virtual_loop();
     let log = Log::new();
     lp.call_later(MS * 10, log.cb("ten")).unwrap();
-    lp.call_later(MS * 20, || EventLoop::current().stop()).unwrap();
+    lp.call_later(MS * 20, || EventLoop::current().stop())
+        .unwrap();
     lp.run_forever().unwrap();
     let past = lp.time() - MS * 5;
     lp.call_at(past, log.cb("past")).unwrap();

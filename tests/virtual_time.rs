@@ -21,7 +21,11 @@ fn long_sleeps_run_instantly_and_exactly() {
             EventLoop::current().time() - start
         })
         .unwrap();
-    assert_eq!(elapsed, Duration::from_secs(360_000), "exactly 100 hours of loop time");
+    assert_eq!(
+        elapsed,
+        Duration::from_secs(360_000),
+        "exactly 100 hours of loop time"
+    );
     // Not a timing assertion on the loop: a sanity bound that real time
     // did not pass (100 real hours would never finish).
     assert!(real_start.elapsed() < Duration::from_secs(3600));
@@ -76,10 +80,13 @@ fn wait_for_times_out_in_virtual_time() {
         })
         .unwrap();
     assert!(out.0.is_err());
-    assert_eq!(drops.count(), 1, "the inner future is dropped at the timeout");
-    let fast = lp.run_until_complete(async {
-        evloop::wait_for(Duration::from_secs(2), async { 5 }).await
-    });
+    assert_eq!(
+        drops.count(),
+        1,
+        "the inner future is dropped at the timeout"
+    );
+    let fast = lp
+        .run_until_complete(async { evloop::wait_for(Duration::from_secs(2), async { 5 }).await });
     assert_eq!(fast, Ok(Ok(5)));
 }
 

@@ -29,8 +29,11 @@ use crate::error::TaskError;
 #[must_use = "dropping a Task detaches it; bind it to `_task` to keep it, or call `drop`"]
 pub struct Task<T> {
     raw: RawTask,
-    _marker: PhantomData<(Rc<()>, fn() -> T)>,
+    _marker: PhantomData<Marker<T>>,
 }
+
+/// `!Send` (the `Rc`), and covariant in `T` without owning one.
+type Marker<T> = (Rc<()>, fn() -> T);
 
 impl<T: 'static> Task<T> {
     pub(crate) fn from_raw(raw: RawTask) -> Task<T> {

@@ -255,7 +255,9 @@ impl RawTask {
         // SAFETY: the vtable's contract holds for a pointer to a live header;
         // `ManuallyDrop` keeps this borrowed waker from releasing a reference
         // it does not own (clones of it do own one).
-        ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(self.ptr.as_ptr() as *const (), &WAKER_VTABLE)) })
+        ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new(self.ptr.as_ptr() as *const (), &WAKER_VTABLE))
+        })
     }
 }
 
@@ -263,7 +265,10 @@ impl Clone for RawTask {
     fn clone(&self) -> RawTask {
         // SAFETY: `self` owns a reference, so the header is alive.
         unsafe { increment(self.ptr) };
-        RawTask { ptr: self.ptr, _not_send: PhantomData }
+        RawTask {
+            ptr: self.ptr,
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -426,16 +431,26 @@ unsafe fn waker_clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn waker_wake(data: *const ()) {
-    // SAFETY: the waker's reference becomes this `RawTask`.
-    let task = RawTask { ptr: unsafe { NonNull::new_unchecked(data as *mut Header) }, _not_send: PhantomData };
+    // SAFETY: an evloop waker's data is a non-null header pointer; the
+    // waker's reference becomes this `RawTask` (released when it drops).
+    let ptr = unsafe { NonNull::new_unchecked(data as *mut Header) };
+    let task = RawTask {
+        ptr,
+        _not_send: PhantomData,
+    };
     if task.mark_scheduled() {
         crate::context::schedule(task);
     }
 }
 
 unsafe fn waker_wake_by_ref(data: *const ()) {
-    // SAFETY: borrowed for the call; `ManuallyDrop` keeps the count intact.
-    let task = ManuallyDrop::new(RawTask { ptr: unsafe { NonNull::new_unchecked(data as *mut Header) }, _not_send: PhantomData });
+    // SAFETY: an evloop waker's data is a non-null header pointer, borrowed
+    // for the call: `ManuallyDrop` keeps the count intact.
+    let ptr = unsafe { NonNull::new_unchecked(data as *mut Header) };
+    let task = ManuallyDrop::new(RawTask {
+        ptr,
+        _not_send: PhantomData,
+    });
     if task.mark_scheduled() {
         crate::context::schedule((*task).clone());
     }
