@@ -9,7 +9,9 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io;
+use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use crate::clock::Clock;
 use crate::error::{LoopClosed, RunError};
 use crate::exception::{print_default, Exception, ExceptionSource};
 use crate::executor::ThreadPool;
+use crate::io::sources::{Direction, Dispatch, FdCallback, IoKey, Sources};
 use crate::ready::{Callback, ReadyQueue, Runnable};
 use crate::remote::{RemoteJob, Shared};
 use crate::stats::{bump, Counters, Stats};
@@ -62,6 +65,12 @@ pub(crate) struct Core {
     expired: RefCell<Vec<TimerKey>>,
     poll: RefCell<mio::Poll>,
     events: RefCell<mio::Events>,
+    /// Registered I/O sources (phase 3 dispatches to them).
+    io: RefCell<Sources>,
+    /// Scratch: what phase 3 wakes and queues, after its borrows end.
+    io_dispatch: RefCell<Dispatch>,
+    /// Raw fds watched by `add_reader` / `add_writer`.
+    fds: RefCell<HashMap<RawFd, IoKey>>,
     shared: Arc<Shared>,
     clock: Clock,
     counters: Counters,
@@ -121,6 +130,9 @@ impl Core {
             expired: RefCell::default(),
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(config.events_capacity)),
+            io: RefCell::default(),
+            io_dispatch: RefCell::default(),
+            fds: RefCell::default(),
             shared: Arc::new(Shared::new(waker)),
             clock: Clock::new(config.virtual_time),
             counters: Counters::default(),
@@ -290,12 +302,44 @@ impl Core {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return false,
             Err(e) => panic!("evloop: epoll_wait failed: {e}"),
         }
-        // The only source so far is the remote queue's waker, whose jobs
-        // phase 4 drains whether or not its event showed up.
-        if parked && events.iter().any(|e| e.token() == WAKER_TOKEN) {
-            bump(&self.counters.remote_wakeups);
+        let got_events = !events.is_empty();
+        let mut dispatch = std::mem::take(&mut *self.io_dispatch.borrow_mut());
+        let mut io = self.io.borrow_mut();
+        for event in events.iter() {
+            if event.token() == WAKER_TOKEN {
+                // The remote queue's jobs are drained in phase 4 anyway.
+                if parked {
+                    bump(&self.counters.remote_wakeups);
+                }
+                continue;
+            }
+            bump(&self.counters.io_events);
+            io.dispatch(event, &mut dispatch);
         }
-        !events.is_empty()
+        drop(io);
+        drop(events);
+        self.run_dispatch(&mut dispatch);
+        *self.io_dispatch.borrow_mut() = dispatch;
+        got_events
+    }
+
+    /// Phase 3, after the borrows: wake the waiting tasks, queue the
+    /// level-triggered fd callbacks (each re-arms its fd when it has run).
+    fn run_dispatch(&self, dispatch: &mut Dispatch) {
+        dispatch.wakers.drain(..).for_each(Waker::wake);
+        let mut ready = self.ready.borrow_mut();
+        for (key, cb) in dispatch.callbacks.drain(..) {
+            let f = move || {
+                cb();
+                if let Some(core) = crate::context::current() {
+                    core.rearm_fd(key);
+                }
+            };
+            ready.push(Runnable::Callback(Callback {
+                f: Box::new(f),
+                location: Location::caller(),
+            }));
+        }
     }
 
     /// Phase 4: move the jobs queued by other threads onto the ready queue.
@@ -541,6 +585,160 @@ impl Core {
         }
     }
 
+    // ---- I/O -----------------------------------------------------------------
+
+    /// Registers a mio source (edge-triggered, once for its lifetime).
+    pub(crate) fn register(
+        &self,
+        source: &mut impl mio::event::Source,
+        interest: mio::Interest,
+    ) -> io::Result<IoKey> {
+        if self.closed.get() {
+            return Err(io::Error::other(LoopClosed));
+        }
+        let key = self.io.borrow_mut().insert();
+        let registered = self
+            .poll
+            .borrow()
+            .registry()
+            .register(source, key.token(), interest);
+        if let Err(e) = registered {
+            let wakers = self.io.borrow_mut().remove(key);
+            drop(wakers);
+            return Err(e);
+        }
+        Ok(key)
+    }
+
+    /// Deregisters a source and forgets its entry; waiting tasks are woken
+    /// (their operation will then fail or find the socket gone).
+    pub(crate) fn deregister(
+        &self,
+        source: &mut impl mio::event::Source,
+        key: IoKey,
+    ) -> io::Result<()> {
+        let result = self.poll.borrow().registry().deregister(source);
+        let wakers = self.io.borrow_mut().remove(key);
+        wakers.into_iter().for_each(Waker::wake);
+        result
+    }
+
+    pub(crate) fn poll_io_ready(
+        &self,
+        key: IoKey,
+        dir: Direction,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.io.borrow_mut().poll_ready(key, dir, cx)
+    }
+
+    pub(crate) fn clear_io_ready(&self, key: IoKey, dir: Direction) {
+        self.io.borrow_mut().clear(key, dir);
+    }
+
+    /// `add_reader` / `add_writer`: watch a raw fd with a level-triggered
+    /// callback (replacing an earlier one for the same fd and direction).
+    pub(crate) fn add_fd_callback(
+        &self,
+        fd: RawFd,
+        dir: Direction,
+        cb: FdCallback,
+    ) -> io::Result<()> {
+        if self.closed.get() {
+            return Err(io::Error::other(LoopClosed));
+        }
+        let existing = self.fds.borrow().get(&fd).copied();
+        let key = match existing {
+            Some(key) => key,
+            None => {
+                let key = self.io.borrow_mut().insert();
+                self.io.borrow_mut().set_raw_fd(key, fd);
+                self.fds.borrow_mut().insert(fd, key);
+                key
+            }
+        };
+        let old = self.io.borrow_mut().set_callback(key, dir, Some(cb));
+        drop(old);
+        let result = self.update_fd_interest(fd, key, existing.is_none());
+        if result.is_err() {
+            let old = self.io.borrow_mut().set_callback(key, dir, None);
+            drop(old);
+            if existing.is_none() {
+                self.fds.borrow_mut().remove(&fd);
+                let wakers = self.io.borrow_mut().remove(key);
+                drop(wakers);
+            }
+        }
+        result
+    }
+
+    /// `remove_reader` / `remove_writer`; returns whether a callback was set.
+    pub(crate) fn remove_fd_callback(&self, fd: RawFd, dir: Direction) -> io::Result<bool> {
+        let Some(key) = self.fds.borrow().get(&fd).copied() else {
+            return Ok(false);
+        };
+        let old = self.io.borrow_mut().set_callback(key, dir, None);
+        let had = old.is_some();
+        drop(old);
+        let remaining = {
+            let mut io = self.io.borrow_mut();
+            io.has_callback(key, Direction::Read) || io.has_callback(key, Direction::Write)
+        };
+        if remaining {
+            self.update_fd_interest(fd, key, false)?;
+        } else {
+            self.fds.borrow_mut().remove(&fd);
+            let wakers = self.io.borrow_mut().remove(key);
+            drop(wakers);
+            let result = self
+                .poll
+                .borrow()
+                .registry()
+                .deregister(&mut mio::unix::SourceFd(&fd));
+            // The fd may already be closed, which removed it from epoll.
+            if let Err(e) = result {
+                if e.raw_os_error() != Some(9) && e.kind() != io::ErrorKind::NotFound {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(had)
+    }
+
+    /// (Re-)registers a raw fd with the interest its callbacks need.
+    /// `EPOLL_CTL_MOD` also re-arms the edge: if the fd is still ready,
+    /// epoll reports it again, which is how the callbacks get asyncio's
+    /// level-triggered behaviour on an edge-triggered poller.
+    fn update_fd_interest(&self, fd: RawFd, key: IoKey, new: bool) -> io::Result<()> {
+        let interest = {
+            let mut io = self.io.borrow_mut();
+            match (
+                io.has_callback(key, Direction::Read),
+                io.has_callback(key, Direction::Write),
+            ) {
+                (true, true) => mio::Interest::READABLE | mio::Interest::WRITABLE,
+                (false, true) => mio::Interest::WRITABLE,
+                _ => mio::Interest::READABLE,
+            }
+        };
+        let poll = self.poll.borrow();
+        let mut source = mio::unix::SourceFd(&fd);
+        if new {
+            poll.registry().register(&mut source, key.token(), interest)
+        } else {
+            poll.registry()
+                .reregister(&mut source, key.token(), interest)
+        }
+    }
+
+    /// After an fd callback ran: re-arm its fd, if it is still watched.
+    fn rearm_fd(&self, key: IoKey) {
+        let fd = self.io.borrow_mut().raw_fd(key);
+        if let Some(fd) = fd {
+            let _ = self.update_fd_interest(fd, key, false);
+        }
+    }
+
     // ---- other threads -----------------------------------------------------
 
     /// Counts work in flight on other threads (`+1` / `-1`).
@@ -646,11 +844,14 @@ impl Core {
             let timers = self.timers.borrow_mut().drain();
             let remote: Vec<RemoteJob> = std::iter::from_fn(|| self.shared.pop()).collect();
             let setters: Vec<_> = self.setters.borrow_mut().drain().collect();
+            let io = self.io.borrow_mut().drain();
+            self.fds.borrow_mut().clear();
             if tasks.is_empty()
                 && ready.is_empty()
                 && timers.is_empty()
                 && remote.is_empty()
                 && setters.is_empty()
+                && io.is_empty()
             {
                 // Running jobs finish on their threads; no thread is joined.
                 let pool = self.executor.borrow_mut().take();
@@ -668,6 +869,7 @@ impl Core {
             timers.into_iter().for_each(|t| self.drop_isolated(t, at));
             remote.into_iter().for_each(|j| self.drop_isolated(j, at));
             setters.into_iter().for_each(|s| self.drop_isolated(s, at));
+            io.into_iter().for_each(|s| self.drop_isolated(s, at));
         }
     }
 }

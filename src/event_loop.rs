@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::os::fd::RawFd;
 use std::panic::{resume_unwind, Location};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use crate::exception::Exception;
 use crate::executor::{job_for, Executor, RunInExecutor};
 use crate::future::LoopFuture;
 use crate::handle::{Handle, TimerHandle};
+use crate::io::sources::Direction;
 use crate::oneshot;
 use crate::ready::Callback;
 use crate::remote::LoopHandle;
@@ -282,6 +284,67 @@ impl EventLoop {
         F: Future + 'static,
     {
         self.core.spawn(future, Location::caller())
+    }
+
+    /// Calls `callback` on the loop thread whenever `fd` is readable
+    /// (asyncio's `add_reader`), on any raw fd: a pipe, an eventfd, a socket
+    /// from another library.
+    ///
+    /// Level-triggered, as asyncio's: the callback runs again in the next
+    /// iterations for as long as the fd stays readable, even if it read only
+    /// part of the data, until [`remove_reader`](EventLoop::remove_reader).
+    /// mio is edge-triggered, so after each call the fd is re-armed with one
+    /// `epoll_ctl(EPOLL_CTL_MOD)` (which reports it again if still ready):
+    /// one syscall per callback run, the price of level triggering.
+    ///
+    /// Adding a reader twice for the same fd replaces the callback. Errors
+    /// come from epoll: a regular file is `EPERM`, a bad fd `EBADF`. The fd
+    /// must stay open until removed; closing it first is allowed (the kernel
+    /// forgets it) but `remove_reader` must still be called to free the entry.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// let lp = evloop::EventLoop::new();
+    /// let (mut a, b) = UnixStream::pair().unwrap();
+    /// b.set_nonblocking(true).unwrap();
+    /// let fd = b.as_raw_fd();
+    /// lp.add_reader(fd, move || {
+    ///     let lp = evloop::EventLoop::current();
+    ///     lp.remove_reader(fd).unwrap();
+    ///     lp.stop();
+    /// })
+    /// .unwrap();
+    /// a.write_all(b"ping").unwrap();
+    /// lp.run_forever().unwrap();
+    /// ```
+    pub fn add_reader<F>(&self, fd: RawFd, callback: F) -> io::Result<()>
+    where
+        F: Fn() + 'static,
+    {
+        self.core
+            .add_fd_callback(fd, Direction::Read, Rc::new(callback))
+    }
+
+    /// Stops watching `fd` for reading; returns whether a reader was set.
+    pub fn remove_reader(&self, fd: RawFd) -> io::Result<bool> {
+        self.core.remove_fd_callback(fd, Direction::Read)
+    }
+
+    /// Calls `callback` whenever `fd` is writable (asyncio's `add_writer`);
+    /// level-triggered like [`add_reader`](EventLoop::add_reader).
+    pub fn add_writer<F>(&self, fd: RawFd, callback: F) -> io::Result<()>
+    where
+        F: Fn() + 'static,
+    {
+        self.core
+            .add_fd_callback(fd, Direction::Write, Rc::new(callback))
+    }
+
+    /// Stops watching `fd` for writing; returns whether a writer was set.
+    pub fn remove_writer(&self, fd: RawFd) -> io::Result<bool> {
+        self.core.remove_fd_callback(fd, Direction::Write)
     }
 
     /// Runs the blocking `f` on the loop's built-in [`ThreadPool`] and gives

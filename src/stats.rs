@@ -30,6 +30,8 @@ pub struct Stats {
     /// Clock readings by the loop itself (phases 1 and 5; not those of
     /// `call_later` or `sleep`). None while only ready work is waiting.
     pub clock_reads: u64,
+    /// I/O readiness events dispatched to sources (phase 3).
+    pub io_events: u64,
     /// Callbacks run (`call_soon`, timers, threadsafe jobs).
     pub callbacks_run: u64,
     /// Task polls (including cancellations carried out).
@@ -48,6 +50,7 @@ pub(crate) struct Counters {
     pub(crate) parks: Cell<u64>,
     pub(crate) remote_wakeups: Cell<u64>,
     pub(crate) clock_reads: Cell<u64>,
+    pub(crate) io_events: Cell<u64>,
     pub(crate) callbacks_run: Cell<u64>,
     pub(crate) tasks_polled: Cell<u64>,
     pub(crate) timers_fired: Cell<u64>,
@@ -68,6 +71,7 @@ impl Counters {
             parks: self.parks.get(),
             remote_wakeups: self.remote_wakeups.get(),
             clock_reads: self.clock_reads.get(),
+            io_events: self.io_events.get(),
             callbacks_run: self.callbacks_run.get(),
             tasks_polled: self.tasks_polled.get(),
             timers_fired: self.timers_fired.get(),

@@ -1,0 +1,16 @@
+//! Sockets on the loop: TCP, UDP and Unix-domain, with async methods
+//! (asyncio's transports and streams; tokio's `net`).
+//!
+//! Every type registers its socket with the loop running on the current
+//! thread when it is made (so it must be made inside a running loop), once,
+//! edge-triggered, and deregisters it when dropped. Each async method's
+//! docs say whether it is cancel-safe: what is lost if its future is
+//! dropped before it completes.
+
+mod addr;
+mod tcp;
+
+pub use addr::ToSocketAddrs;
+pub use tcp::{
+    Incoming, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,
+};
