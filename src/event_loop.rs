@@ -364,7 +364,9 @@ impl EventLoop {
         T: Send + 'static,
     {
         let pool = self.core.default_executor();
-        self.run_in_executor_on(&*pool, f)
+        let (tx, rx) = oneshot::channel();
+        pool.submit_with_result(f, tx);
+        RunInExecutor::new(rx, &self.core)
     }
 
     /// [`run_in_executor`](EventLoop::run_in_executor) on an executor of

@@ -72,8 +72,19 @@ pub struct ThreadPool {
     max_threads: usize,
 }
 
+/// A queued unit of work.
+enum Work {
+    /// A job from [`Executor::execute`].
+    Plain(Job),
+    /// A `run_in_executor` job: computes, and returns the delivery of its
+    /// result, which the worker runs only after counting the job done — so
+    /// the awaiting task never sees the result while the pool still counts
+    /// this worker busy, and a sequential caller never makes it grow.
+    Deliver(Box<dyn FnOnce() -> Job + Send>),
+}
+
 struct PoolShared {
-    jobs: SegQueue<Job>,
+    jobs: SegQueue<Work>,
     /// Workers parked (or about to park) on `wake`.
     idle: AtomicUsize,
     lock: Mutex<()>,
@@ -137,12 +148,12 @@ impl ThreadPool {
         s.shutdown.store(false, Ordering::Release);
     }
 
+    /// Starts a worker if there are more unfinished jobs than workers.
     fn spawn_worker_if_needed(&self) {
-        if self.shared.idle.load(Ordering::Acquire) != 0 {
-            return;
-        }
         let mut threads = self.threads.lock();
-        if threads.len() >= self.max_threads {
+        if threads.len() >= self.max_threads
+            || self.shared.in_flight.load(Ordering::Acquire) <= threads.len()
+        {
             return;
         }
         let shared = self.shared.clone();
@@ -156,8 +167,8 @@ impl ThreadPool {
             // With none at all, run it here rather than lose it.
             Err(_) if threads.is_empty() => {
                 drop(threads);
-                while let Some(job) = self.shared.jobs.pop() {
-                    run_job(&self.shared, job);
+                while let Some(work) = self.shared.jobs.pop() {
+                    run_work(&self.shared, work);
                 }
             }
             Err(_) => {}
@@ -165,11 +176,12 @@ impl ThreadPool {
     }
 }
 
-impl Executor for ThreadPool {
-    fn execute(&self, job: Job) {
+impl ThreadPool {
+    /// Queues `work`: a lock-free push; a lock only to wake a parked worker.
+    fn submit(&self, work: Work) {
         let s = &self.shared;
         s.in_flight.fetch_add(1, Ordering::AcqRel);
-        s.jobs.push(job);
+        s.jobs.push(work);
         fence(Ordering::SeqCst);
         if s.idle.load(Ordering::SeqCst) != 0 {
             let _guard = s.lock.lock();
@@ -177,6 +189,22 @@ impl Executor for ThreadPool {
         } else {
             self.spawn_worker_if_needed();
         }
+    }
+
+    /// `run_in_executor` on this pool: computes `f` on a worker, counts the
+    /// job done, then sends the result to `tx`.
+    pub(crate) fn submit_with_result<F, T>(&self, f: F, tx: oneshot::Sender<Result<T, TaskError>>)
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(Work::Deliver(compute_then_send(f, tx)));
+    }
+}
+
+impl Executor for ThreadPool {
+    fn execute(&self, job: Job) {
+        self.submit(Work::Plain(job));
     }
 }
 
@@ -202,8 +230,8 @@ impl fmt::Debug for ThreadPool {
 
 fn worker(s: &PoolShared) {
     loop {
-        if let Some(job) = s.jobs.pop() {
-            run_job(s, job);
+        if let Some(work) = s.jobs.pop() {
+            run_work(s, work);
             continue;
         }
         let mut guard = s.lock.lock();
@@ -219,26 +247,53 @@ fn worker(s: &PoolShared) {
     }
 }
 
-fn run_job(s: &PoolShared, job: Job) {
-    // Jobs made by `run_in_executor` catch their own panics; this guards
-    // the worker against raw jobs from `Executor::execute` callers.
-    let _ = catch_unwind(AssertUnwindSafe(job));
+fn run_work(s: &PoolShared, work: Work) {
+    match work {
+        Work::Plain(job) => {
+            // A raw job may panic: the worker survives it.
+            let _ = catch_unwind(AssertUnwindSafe(job));
+            job_done(s);
+        }
+        Work::Deliver(compute) => {
+            let deliver = compute(); // catches the job's panic itself
+            job_done(s);
+            deliver();
+        }
+    }
+}
+
+fn job_done(s: &PoolShared) {
     if s.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
         let _guard = s.lock.lock();
         s.drained.notify_all();
     }
 }
 
-/// Wraps `f` into a job that sends its result (or its panic) to `tx`.
-pub(crate) fn job_for<F, T>(f: F, tx: oneshot::Sender<Result<T, TaskError>>) -> Job
+/// Computes `f` (catching its panic) and returns the job that sends the
+/// result to `tx`.
+fn compute_then_send<F, T>(
+    f: F,
+    tx: oneshot::Sender<Result<T, TaskError>>,
+) -> Box<dyn FnOnce() -> Job + Send>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     Box::new(move || {
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(TaskError::panicked);
-        tx.send(result);
+        Box::new(move || tx.send(result)) as Job
     })
+}
+
+/// Wraps `f` into one job that sends its result (or its panic) to `tx`,
+/// for executors other than the built-in pool.
+pub(crate) fn job_for<F, T>(f: F, tx: oneshot::Sender<Result<T, TaskError>>) -> Job
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let compute = compute_then_send(f, tx);
+    Box::new(move || compute()())
 }
 
 /// The future of [`EventLoop::run_in_executor`](crate::EventLoop::run_in_executor):
