@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::error::{LoopClosed, RunError};
 use crate::exception::{print_default, Exception, ExceptionSource};
 use crate::executor::ThreadPool;
+use crate::io::signal::Signals;
 use crate::io::sources::{Direction, Dispatch, FdCallback, IoKey, Sources};
 use crate::ready::{Callback, ReadyQueue, Runnable};
 use crate::remote::{RemoteJob, Shared};
@@ -71,6 +72,8 @@ pub(crate) struct Core {
     io_dispatch: RefCell<Dispatch>,
     /// Raw fds watched by `add_reader` / `add_writer`.
     fds: RefCell<HashMap<RawFd, IoKey>>,
+    /// Signal callbacks and the self-pipe (`io::signal`).
+    signals: RefCell<Signals>,
     shared: Arc<Shared>,
     clock: Clock,
     counters: Counters,
@@ -133,6 +136,7 @@ impl Core {
             io: RefCell::default(),
             io_dispatch: RefCell::default(),
             fds: RefCell::default(),
+            signals: RefCell::default(),
             shared: Arc::new(Shared::new(waker)),
             clock: Clock::new(config.virtual_time),
             counters: Counters::default(),
@@ -148,6 +152,10 @@ impl Core {
                 .executor_threads
                 .unwrap_or_else(ThreadPool::default_size),
         })
+    }
+
+    pub(crate) fn signals(&self) -> &RefCell<Signals> {
+        &self.signals
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -835,6 +843,7 @@ impl Core {
             return Ok(());
         }
         self.shared.close();
+        crate::io::signal::close(self);
         // Dropping user values may schedule more (a `Drop` that calls
         // `call_soon` gets `Err(LoopClosed)`, but one that wakes a task
         // still pushes it): repeat until everything is empty.

@@ -347,6 +347,40 @@ impl EventLoop {
         self.core.remove_fd_callback(fd, Direction::Write)
     }
 
+    /// Calls `callback` on the loop thread when the process receives
+    /// `signum` (asyncio's `add_signal_handler`; Unix only). Replaces an
+    /// earlier callback for the same signal.
+    ///
+    /// Delivered through `sigaction` and a self-pipe, as libuv and asyncio
+    /// do: the signal handler only writes a byte; the callback is scheduled
+    /// with `call_soon` in a later iteration. The disposition the signal had
+    /// before is restored when the last loop removes its handler (or
+    /// closes). Errors: `EINVAL` for a signal that cannot be caught
+    /// (`SIGKILL`, `SIGSTOP`) or out of range.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// lp.add_signal_handler(libc::SIGUSR2, || evloop::EventLoop::current().stop())
+    ///     .unwrap();
+    /// unsafe { libc::raise(libc::SIGUSR2) };
+    /// lp.run_forever().unwrap();
+    /// assert!(lp.remove_signal_handler(libc::SIGUSR2).unwrap());
+    /// ```
+    pub fn add_signal_handler<F>(&self, signum: i32, callback: F) -> io::Result<()>
+    where
+        F: Fn() + 'static,
+    {
+        if self.core.is_closed() {
+            return Err(io::Error::other(LoopClosed));
+        }
+        crate::io::signal::add(&self.core, signum, Rc::new(callback))
+    }
+
+    /// Stops handling `signum`; returns whether a handler was set.
+    pub fn remove_signal_handler(&self, signum: i32) -> io::Result<bool> {
+        crate::io::signal::remove(&self.core, signum)
+    }
+
     /// Runs the blocking `f` on the loop's built-in [`ThreadPool`] and gives
     /// its return value to whoever awaits (asyncio's
     /// `run_in_executor(None, f)`). A panic in `f` arrives as

@@ -1,6 +1,8 @@
 //! Thin OS calls, each a few lines around `libc`. The only `unsafe` outside
 //! the task module.
 
+pub(crate) mod signal;
+
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -1,0 +1,101 @@
+//! The loop side of signal handling: the self-pipe is an fd source like any
+//! other, and each signal number read from it schedules its callback with
+//! `call_soon` (as asyncio's `_handle_signal` does). See `sys::signal` for
+//! the process-wide side.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::panic::Location;
+use std::rc::Rc;
+
+use crate::core::Core;
+use crate::io::sources::Direction;
+use crate::sys::signal;
+
+/// A loop's signal state: its self-pipe (made on first use) and callbacks.
+#[derive(Default)]
+pub(crate) struct Signals {
+    /// The read end (a `File`, so that `&File: Read` reads it) and the write end.
+    pipe: Option<(File, OwnedFd)>,
+    handlers: HashMap<libc::c_int, Rc<dyn Fn()>>,
+}
+
+/// `add_signal_handler`: watch `signum`, replacing an earlier callback.
+pub(crate) fn add(core: &Core, signum: libc::c_int, cb: Rc<dyn Fn()>) -> io::Result<()> {
+    let write_fd = ensure_pipe(core)?;
+    signal::watch(signum, write_fd)?;
+    let old = core.signals().borrow_mut().handlers.insert(signum, cb);
+    drop(old);
+    Ok(())
+}
+
+/// `remove_signal_handler`; returns whether a callback was set.
+pub(crate) fn remove(core: &Core, signum: libc::c_int) -> io::Result<bool> {
+    let (old, write_fd) = {
+        let mut s = core.signals().borrow_mut();
+        let old = s.handlers.remove(&signum);
+        (old, s.pipe.as_ref().map(|(_, w)| w.as_raw_fd()))
+    };
+    if let (Some(_), Some(fd)) = (&old, write_fd) {
+        signal::unwatch(signum, fd)?;
+    }
+    Ok(old.is_some())
+}
+
+/// Teardown: stop watching every signal (restoring the dispositions) and
+/// close the pipe.
+pub(crate) fn close(core: &Core) {
+    let state = std::mem::take(&mut *core.signals().borrow_mut());
+    if let Some((read, write)) = &state.pipe {
+        for signum in state.handlers.keys() {
+            let _ = signal::unwatch(*signum, write.as_raw_fd());
+        }
+        let _ = core.remove_fd_callback(read.as_raw_fd(), Direction::Read);
+    }
+}
+
+/// The pipe's write end, creating the pipe and its reader on first use.
+fn ensure_pipe(core: &Core) -> io::Result<i32> {
+    if let Some((_, w)) = &core.signals().borrow().pipe {
+        return Ok(w.as_raw_fd());
+    }
+    let (read, write) = signal::pipe()?;
+    let read_fd = read.as_raw_fd();
+    core.add_fd_callback(read_fd, Direction::Read, Rc::new(move || drain(read_fd)))?;
+    let write_fd = write.as_raw_fd();
+    core.signals().borrow_mut().pipe = Some((File::from(read), write));
+    Ok(write_fd)
+}
+
+/// The pipe is readable: read every signal number and schedule each
+/// signal's callback.
+fn drain(read_fd: i32) {
+    let Some(core) = crate::context::current() else {
+        return;
+    };
+    let mut buf = [0u8; 64];
+    loop {
+        let n = match read_pipe(&core, read_fd, &mut buf) {
+            Ok(0) | Err(_) => return, // drained (WouldBlock) or closed
+            Ok(n) => n,
+        };
+        for &signum in &buf[..n] {
+            let signum = libc::c_int::from(signum);
+            let handler = core.signals().borrow().handlers.get(&signum).cloned();
+            if let Some(h) = handler {
+                let _ = core.call_soon(Box::new(move || h()), Location::caller());
+            }
+        }
+    }
+}
+
+/// Reads from the loop's signal pipe (non-blocking).
+fn read_pipe(core: &Core, read_fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+    let signals = core.signals().borrow();
+    match &signals.pipe {
+        Some((read, _)) if read.as_raw_fd() == read_fd => (&*read).read(buf),
+        _ => Ok(0),
+    }
+}
