@@ -27,13 +27,12 @@ fn send(sig: i32) {
 
 /// The handler address currently installed for `sig` (0 = SIG_DFL, 1 = SIG_IGN).
 fn disposition(sig: i32) -> usize {
-    let mut old = [0u8; 256]; // larger than struct sigaction
-                              // SAFETY: a null `act` only queries; `old` has room for the struct,
-                              // whose first field is the handler.
-    assert_eq!(
-        unsafe { sigaction(sig, std::ptr::null(), old.as_mut_ptr()) },
-        0
-    );
+    // Larger than struct sigaction.
+    let mut old = [0u8; 256];
+    // SAFETY: a null `act` only queries; `old` has room for the struct,
+    // whose first field is the handler.
+    let r = unsafe { sigaction(sig, std::ptr::null(), old.as_mut_ptr()) };
+    assert_eq!(r, 0);
     usize::from_ne_bytes(old[..8].try_into().unwrap())
 }
 
