@@ -248,3 +248,18 @@ fn std_conversions_round_trip() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_host_name_is_resolved_on_the_executor() {
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accept = evloop::ensure_future(async move { listener.accept().await.map(|_| ()) });
+        let stream = TcpStream::connect(&("localhost", port)).await.unwrap();
+        assert!(stream.peer_addr().unwrap().ip().is_loopback());
+        accept.await.unwrap().unwrap();
+        // `.invalid` never resolves (RFC 6761): an error, not a panic or a hang.
+        assert!(TcpStream::connect("no-such-host.invalid:80").await.is_err());
+    })
+    .unwrap();
+}
