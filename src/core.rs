@@ -166,6 +166,23 @@ impl Core {
         &self.clock
     }
 
+    /// For hosts: how long until the loop has something to do. `Some(0)`
+    /// when work is ready, the time to the next timer otherwise, `None` if
+    /// only I/O or other threads can bring work (watch the poll fd).
+    pub(crate) fn next_timeout(&self) -> Option<Duration> {
+        if !self.ready.borrow().is_empty() || self.stopping.get() || self.shared.len() != 0 {
+            return Some(Duration::ZERO);
+        }
+        let next = self.timers.borrow().next_expiration()?;
+        Some(Duration::from_nanos(next.saturating_sub(self.now())))
+    }
+
+    /// The epoll fd: readable when I/O or remote work is waiting.
+    pub(crate) fn poll_fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.poll.borrow().as_raw_fd()
+    }
+
     /// The loop's clock, read and counted.
     pub(crate) fn now(&self) -> u64 {
         bump(&self.counters.clock_reads);

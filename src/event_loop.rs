@@ -165,6 +165,26 @@ impl EventLoop {
         Ok(())
     }
 
+    /// For hosts that drive the loop from their own poll loop (libuv's
+    /// `uv_backend_timeout`): `Some(Duration::ZERO)` when work is ready,
+    /// the time until the next timer otherwise, `None` when only I/O or
+    /// another thread can bring work — then wait for the loop's fd
+    /// ([`AsRawFd`](std::os::fd::AsRawFd)) to become readable. Either way,
+    /// then call `run_once(Some(Duration::ZERO))`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = evloop::EventLoop::new();
+    /// assert_eq!(lp.next_timeout(), None);
+    /// lp.call_later(Duration::from_secs(60), || {}).unwrap();
+    /// assert!(lp.next_timeout().unwrap() <= Duration::from_secs(60));
+    /// lp.call_soon(|| {}).unwrap();
+    /// assert_eq!(lp.next_timeout(), Some(Duration::ZERO));
+    /// ```
+    pub fn next_timeout(&self) -> Option<Duration> {
+        self.core.next_timeout()
+    }
+
     /// Asks `run_forever` / `run_until_complete` to return after the current
     /// iteration. If the loop is not running, the next run does one
     /// iteration and returns.
@@ -438,6 +458,17 @@ impl EventLoop {
     {
         self.core
             .set_handler(handler.map(|h| Rc::new(h) as crate::core::Handler));
+    }
+}
+
+/// The loop's epoll fd (libuv's `uv_backend_fd`): readable when I/O events
+/// or jobs from other threads are waiting, so a host can watch it with
+/// `poll(2)`, its own epoll, or tokio's `AsyncFd`, and call
+/// `run_once(Some(Duration::ZERO))` when it fires (see
+/// [`EventLoop::next_timeout`] for timers).
+impl std::os::fd::AsRawFd for EventLoop {
+    fn as_raw_fd(&self) -> RawFd {
+        self.core.poll_fd()
     }
 }
 
