@@ -34,6 +34,10 @@ use crate::remote::LoopHandle;
 /// ```
 pub struct LoopFuture<T> {
     inner: Rc<Inner<T>>,
+    /// Where this handle's waker sits in `waiters`, once it awaited: a
+    /// re-poll updates that slot instead of scanning the list (which made
+    /// N awaiters cost O(N²)). Clones start without one.
+    waiter: Option<usize>,
 }
 
 struct Inner<T> {
@@ -61,6 +65,7 @@ struct State<T> {
 impl<T: 'static> LoopFuture<T> {
     pub(crate) fn new(core: Weak<Core>) -> LoopFuture<T> {
         LoopFuture {
+            waiter: None,
             inner: Rc::new(Inner {
                 core,
                 state: RefCell::new(State {
@@ -201,13 +206,15 @@ impl<T: 'static> LoopFuture<T> {
     }
 
     /// Registers `cx`'s waker, or reports the state if no longer pending.
-    fn poll_state<R>(&self, cx: &mut Context<'_>, done: impl FnOnce(&mut Slot<T>) -> R) -> Poll<R> {
+    fn poll_state<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        done: impl FnOnce(&mut Slot<T>) -> R,
+    ) -> Poll<R> {
         let mut state = self.inner.state.borrow_mut();
         if let Slot::Pending = state.slot {
-            let waker = cx.waker();
-            if !state.waiters.iter().any(|w| w.will_wake(waker)) {
-                state.waiters.push(waker.clone());
-            }
+            // While pending, `waiters` only grows, so an index stays valid.
+            self.waiter = Some(register(&mut state.waiters, self.waiter, cx.waker()));
             return Poll::Pending;
         }
         Poll::Ready(done(&mut state.slot))
@@ -230,6 +237,7 @@ impl<T> Clone for LoopFuture<T> {
     fn clone(&self) -> Self {
         LoopFuture {
             inner: self.inner.clone(),
+            waiter: None,
         }
     }
 }
@@ -242,7 +250,7 @@ impl<T: Clone + 'static> Future for LoopFuture<T> {
     /// If the value was moved out with `take()`: a single-consumer future
     /// awaited by a second consumer is a bug, reported rather than hung.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.poll_state(cx, |slot| match slot {
+        self.get_mut().poll_state(cx, |slot| match slot {
             Slot::Done(v) => Ok(v.clone()),
             Slot::Cancelled => Err(Cancelled),
             Slot::Taken => panic!("LoopFuture awaited after its value was taken with take()"),
@@ -278,7 +286,8 @@ impl<T: 'static> Future for Taken<T> {
     type Output = Result<T, FutureError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.fut
+        self.get_mut()
+            .fut
             .poll_state(cx, |slot| match std::mem::replace(slot, Slot::Taken) {
                 Slot::Done(v) => Ok(v),
                 Slot::Cancelled => {
@@ -353,6 +362,23 @@ fn resolve<T: 'static>(id: SetterId, value: Option<T>) {
         match value {
             Some(v) => drop(fut.set_result(v)),
             None => drop(fut.cancel()),
+        }
+    }
+}
+
+/// Stores `waker` in `waiters` at `slot` (updating it if it changed) or at
+/// a new slot; returns the slot. O(1): no scan for duplicates.
+pub(crate) fn register(waiters: &mut Vec<Waker>, slot: Option<usize>, waker: &Waker) -> usize {
+    match slot.and_then(|i| waiters.get_mut(i).map(|w| (i, w))) {
+        Some((i, w)) => {
+            if !w.will_wake(waker) {
+                w.clone_from(waker);
+            }
+            i
+        }
+        None => {
+            waiters.push(waker.clone());
+            waiters.len() - 1
         }
     }
 }

@@ -312,3 +312,35 @@ fn spawning_on_a_closed_loop_gives_a_cancelled_task() {
     let err = util::now_or_never(t).unwrap().unwrap_err();
     assert!(err.is_cancelled());
 }
+
+#[test]
+fn many_waiters_on_one_event_and_one_loop_future_all_wake() {
+    let lp = EventLoop::new();
+    let ev = Event::new();
+    let fut = lp.create_future::<u32>();
+    let woken = Rc::new(Cell::new(0u32));
+    let tasks: Vec<_> = (0..10_000)
+        .map(|i| {
+            let (ev, fut, woken) = (ev.clone(), fut.clone(), woken.clone());
+            lp.ensure_future(async move {
+                if i % 2 == 0 {
+                    ev.wait().await;
+                } else {
+                    fut.await.unwrap();
+                }
+                woken.set(woken.get() + 1);
+            })
+        })
+        .collect();
+    tick(&lp);
+    tick(&lp); // polled twice while pending: no duplicate registrations
+    ev.set();
+    fut.set_result(1).unwrap();
+    lp.run_until_complete(async move {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(woken.get(), 10_000);
+}

@@ -77,6 +77,7 @@ impl Event {
         EventWait {
             event: self.clone(),
             generation: None,
+            slot: None,
         }
     }
 }
@@ -95,6 +96,9 @@ pub struct EventWait {
     event: Event,
     /// The generation seen at the first poll.
     generation: Option<u64>,
+    /// Where this waiter's waker sits in `waiters`: valid within the
+    /// generation it was stored in (a `set` empties the list).
+    slot: Option<(u64, usize)>,
 }
 
 impl Future for EventWait {
@@ -107,10 +111,10 @@ impl Future for EventWait {
         if state.set || state.generation != first {
             return Poll::Ready(());
         }
-        let waker = cx.waker();
-        if !state.waiters.iter().any(|w| w.will_wake(waker)) {
-            state.waiters.push(waker.clone());
-        }
+        let current = state.generation;
+        let slot = this.slot.filter(|(g, _)| *g == current).map(|(_, i)| i);
+        let index = crate::future::register(&mut state.waiters, slot, cx.waker());
+        this.slot = Some((current, index));
         Poll::Pending
     }
 }
