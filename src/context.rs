@@ -55,25 +55,23 @@ pub(crate) fn expect_current(function: &str) -> Rc<Core> {
     })
 }
 
-/// Queues `task`, which the caller has just marked scheduled and whose
-/// reference it hands over: locally if its loop is running on this thread,
-/// through the loop's remote queue otherwise.
-pub(crate) fn schedule(task: RawTask) {
-    let mut task = Some(task);
-    // `try_with`: during thread teardown the slot may be gone; the task
-    // still reaches its loop through the remote path below.
-    let _ = CURRENT.try_with(|c| {
-        if let (Some(core), Some(t)) = (&*c.borrow(), &task) {
-            if Arc::ptr_eq(core.shared(), t.owner()) {
-                task = task.take().and_then(|t| core.push_task(t).err());
-            }
-        }
-    });
-    if let Some(task) = task {
-        let owner = task.owner().clone();
-        // A refused job (closed loop) drops the reference here: teardown has
-        // already dropped the future, so this frees only memory.
-        let _ = owner.push(RemoteJob::Wake(RemoteTask::new(task)));
+/// Wakes `task`: onto the ready queue if its loop is running on this
+/// thread (no lock, no atomic, no syscall), through the loop's remote queue
+/// otherwise (another thread, the loop not running, or this thread's
+/// thread-local already destroyed).
+pub(crate) fn wake(task: &RawTask) {
+    let local = CURRENT
+        .try_with(|c| match &*c.borrow() {
+            Some(core) if Arc::ptr_eq(core.shared(), task.owner()) => core.schedule_local(task),
+            _ => false,
+        })
+        .unwrap_or(false);
+    if !local && task.mark_remote_scheduled() {
+        // A refused job (closed loop) drops its reference here: teardown
+        // has already dropped the future, so this frees at most memory.
+        let _ = task
+            .owner()
+            .push(RemoteJob::Wake(RemoteTask::new(task.clone())));
     }
 }
 

@@ -29,7 +29,7 @@ use crate::io::sources::{Direction, Dispatch, FdCallback, IoKey, Sources};
 use crate::ready::{Callback, ReadyQueue, Runnable};
 use crate::remote::{RemoteJob, Shared};
 use crate::stats::{bump, Counters, Stats};
-use crate::task::{Payload, RawTask, Task};
+use crate::task::{Payload, RawTask, Task, TaskPtr};
 use crate::timer::{TimerKey, Wheel};
 
 /// The token of the `mio::Waker` of the remote queue. I/O sources use
@@ -385,7 +385,12 @@ impl Core {
                 Some(RemoteJob::Wake(task)) => {
                     // SAFETY: this is the thread of the loop that owns the
                     // task (its waker sent it to this loop's queue).
-                    ready.push(Runnable::Task(unsafe { task.into_local() }));
+                    let task = unsafe { task.into_local() };
+                    task.clear_remote_scheduled();
+                    // SAFETY: as above.
+                    if unsafe { task.claim_schedule() } {
+                        ready.push(Runnable::Task(task.as_ptr()));
+                    }
                 }
                 None => break,
             }
@@ -451,17 +456,22 @@ impl Core {
         }
     }
 
-    /// Polls `task` once (or drops its future if cancelled). `task` is the
-    /// queue entry's reference, released at the end.
-    fn run_task(&self, task: RawTask) {
-        task.clear_scheduled();
+    /// Polls the task of a ready-queue entry once (or drops its future if
+    /// cancelled).
+    fn run_task(&self, ptr: TaskPtr) {
+        // SAFETY: a queued task is alive (invariant 2 in `task/raw.rs`):
+        // the registry holds it while it is not complete, and the entry
+        // owns a reference once it is. Loop thread; nothing else polls it.
+        let task = unsafe { ptr.borrow() };
+        // SAFETY: as above; no user code inside.
+        unsafe { task.with_local(|l| l.scheduled = false) };
         if task.is_complete() {
+            // SAFETY: the entry of a completed task owns a reference.
+            drop(unsafe { ptr.into_owned() });
             return; // a stale wake
         }
         bump(&self.counters.tasks_polled);
-        // SAFETY: this is the loop thread and the task belongs to this loop
-        // (only its own queues hold it); nothing else is polling it. The
-        // same holds for the two blocks below.
+        // SAFETY: as above.
         if unsafe { task.with_local(|l| l.cancel_requested) } {
             // SAFETY: as above; the task is not complete.
             if let Some(payload) = unsafe { task.cancel() } {
@@ -479,7 +489,8 @@ impl Core {
 
     /// The future is gone: mark the task complete, leave the registry, wake
     /// whoever awaits it; a detached task's output is dropped here (and a
-    /// panic nobody will read goes to the exception handler).
+    /// panic nobody will read goes to the exception handler). `task` may be
+    /// a borrowed view: it is not used after the registry's reference goes.
     fn finish(&self, task: &RawTask) {
         task.set_complete();
         // SAFETY: loop thread; the closure runs no user code.
@@ -499,7 +510,6 @@ impl Core {
             _ => None,
         };
         drop(tasks);
-        drop(entry);
         if detached {
             // SAFETY: loop thread.
             if let Some(payload) = unsafe { task.discard_output() } {
@@ -509,22 +519,27 @@ impl Core {
         if let Some(w) = join {
             w.wake();
         }
+        if let Some(registry_ref) = entry {
+            release_registry_ref(registry_ref);
+        }
     }
 
-    /// The local path of a wake: push onto the ready queue. Refused (handed
-    /// back) if the queue is borrowed right now or the loop is closed; the
-    /// caller then takes the remote path.
-    pub(crate) fn push_task(&self, task: RawTask) -> Result<(), RawTask> {
+    /// The local path of a wake (see `context::wake`): push onto the ready
+    /// queue unless already queued or complete. `false` if refused (the
+    /// queue is borrowed right now, or the loop is closed): the caller then
+    /// takes the remote path.
+    pub(crate) fn schedule_local(&self, task: &RawTask) -> bool {
         if self.closed.get() {
-            return Err(task);
+            return false;
         }
-        match self.ready.try_borrow_mut() {
-            Ok(mut ready) => {
-                ready.push(Runnable::Task(task));
-                Ok(())
-            }
-            Err(_) => Err(task),
+        let Ok(mut ready) = self.ready.try_borrow_mut() else {
+            return false;
+        };
+        // SAFETY: the caller checked this is the owning loop's thread.
+        if unsafe { task.claim_schedule() } {
+            ready.push(Runnable::Task(task.as_ptr()));
         }
+        true
     }
 
     // ---- scheduling --------------------------------------------------------
@@ -546,9 +561,13 @@ impl Core {
         }
         let key = self.tasks.borrow_mut().insert(task.clone());
         // SAFETY: loop thread; no user code inside.
-        unsafe { task.with_local(|l| l.registry_key = key) };
-        task.mark_scheduled();
-        self.ready.borrow_mut().push(Runnable::Task(task.clone()));
+        unsafe {
+            task.with_local(|l| {
+                l.registry_key = key;
+                l.scheduled = true;
+            })
+        };
+        self.ready.borrow_mut().push(Runnable::Task(task.as_ptr()));
         Task::from_raw(task)
     }
 
@@ -890,8 +909,17 @@ impl Core {
                     self.report(ExceptionSource::Drop, task_location(&task), payload);
                 }
                 self.finish(&task);
+                release_registry_ref(task);
             }
-            ready.into_iter().for_each(|r| self.drop_isolated(r, at));
+            for runnable in ready {
+                match runnable {
+                    // Every task is complete now, so each entry owns a
+                    // reference (invariant 2).
+                    // SAFETY: as said.
+                    Runnable::Task(ptr) => drop(unsafe { ptr.into_owned() }),
+                    other => self.drop_isolated(other, at),
+                }
+            }
             timers.into_iter().for_each(|t| self.drop_isolated(t, at));
             remote.into_iter().for_each(|j| self.drop_isolated(j, at));
             setters.into_iter().for_each(|s| self.drop_isolated(s, at));
@@ -910,6 +938,17 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.core.running.set(false);
         self.core.shared.leave();
+    }
+}
+
+/// The registry lets go of a completed task: if an entry for it is still in
+/// the ready queue, the reference passes to that entry (invariant 2).
+fn release_registry_ref(task: RawTask) {
+    // SAFETY: loop thread (callers are `Core` methods); no user code inside.
+    if unsafe { task.with_local(|l| l.scheduled) } {
+        std::mem::forget(task);
+    } else {
+        drop(task);
     }
 }
 

@@ -11,16 +11,17 @@
 use std::collections::VecDeque;
 use std::panic::Location;
 
-use crate::task::RawTask;
+use crate::task::TaskPtr;
 use crate::timer::TimerKey;
 
 /// One unit of work in the ready queue.
 pub(crate) enum Runnable {
     /// A callback from `call_soon` or `call_soon_threadsafe`.
     Callback(Callback),
-    /// A task to poll. The entry owns one reference to the task, and the
-    /// task's `scheduled` flag is set while this entry exists.
-    Task(RawTask),
+    /// A task to poll. The entry owns no reference while the task is alive
+    /// in the registry (see invariant 2 in `task/raw.rs`), and the task's
+    /// `scheduled` flag is set while this entry exists.
+    Task(TaskPtr),
     /// A `call_later`/`call_at` timer that has expired. Its callback stays in
     /// the timer slab until the entry runs, so `TimerHandle::cancel` still
     /// works in between (asyncio allows cancelling a timer that is already in

@@ -57,9 +57,16 @@ impl Event {
         }
         state.set = true;
         state.generation += 1;
-        let waiters = std::mem::take(&mut state.waiters);
+        let mut waiters = std::mem::take(&mut state.waiters);
         drop(state);
-        waiters.into_iter().for_each(Waker::wake);
+        waiters.drain(..).for_each(Waker::wake);
+        // Hand the emptied buffer back, so that the next waiters do not
+        // allocate (a ping-pong through an `Event` would otherwise pay a
+        // malloc and a free per hop).
+        let mut state = self.inner.borrow_mut();
+        if state.waiters.capacity() == 0 {
+            state.waiters = waiters;
+        }
     }
 
     /// Clears the flag: later `wait()`s block until the next `set()`.

@@ -68,9 +68,7 @@ impl<T: 'static> Task<T> {
         // SAFETY: `Task` is `!Send`, so this is the loop thread; the closure
         // runs no user code.
         unsafe { self.raw.with_local(|l| l.cancel_requested = true) };
-        if self.raw.mark_scheduled() {
-            crate::context::schedule(self.raw.clone());
-        }
+        crate::context::wake(&self.raw);
         true
     }
 }

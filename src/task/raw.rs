@@ -3,10 +3,10 @@
 //! ```text
 //!  RawTask ──► ┌──────────────────────────────┐
 //!  (one ref)   │ Header                        │  touched from any thread:
-//!  Waker ────► │   refs: AtomicUsize           │    refs, scheduled, complete
-//!  (one ref)   │   scheduled: AtomicBool       │
-//!              │   complete: AtomicBool        │
-//!              │   vtable: &'static TaskVtable │
+//!  Waker ────► │   refs: AtomicUsize           │    refs, remote_scheduled,
+//!  (one ref)   │   remote_scheduled: AtomicBool│    complete
+//!  TaskPtr ──► │   complete: AtomicBool        │
+//!  (no ref)    │   vtable: &'static TaskVtable │
 //!              │   owner: Arc<Shared>          │  the loop's remote queue
 //!              │   local: UnsafeCell<Local>    │  loop thread only
 //!              ├──────────────────────────────┤
@@ -20,14 +20,22 @@
 //!
 //! 1. **One allocation per task.** The header, the future and its output
 //!    share one `Box<Cell<F>>`; a `RawTask` and a `Waker` are both a pointer to it.
-//! 2. **Every pointer owns a reference.** `refs` counts the `Task` handle, the
-//!    loop's registry entry (while the future is alive), each queue entry and
-//!    each `Waker`. The allocation is freed when the count reaches zero, on
-//!    whichever thread drops the last reference.
-//! 3. **Queued at most once.** `scheduled` is set by whoever pushes the task
-//!    onto a queue and cleared by the loop just before it polls the task, so a
-//!    task woken many times before it runs is polled once, and a wake during
-//!    its own poll queues it again (it runs in the next iteration).
+//! 2. **References are counted, except in the ready queue.** `refs` counts
+//!    the `Task` handle, the loop's registry entry (while the future is
+//!    alive), each `Waker` and each remote-queue entry. The allocation is
+//!    freed when the count reaches zero, on whichever thread drops the last
+//!    reference. A ready-queue entry is a [`TaskPtr`] that owns nothing, so a
+//!    local wake costs no atomic operation: while the task is not complete
+//!    the registry keeps it alive, and when it completes with an entry still
+//!    queued, the registry's reference passes to that entry, which releases
+//!    it when popped.
+//! 3. **Queued at most once.** `Local::scheduled` (loop thread only, no
+//!    atomics) is set by whoever pushes the task onto the ready queue and
+//!    cleared by the loop just before it polls the task, so a task woken
+//!    many times before it runs is polled once, and a wake during its own
+//!    poll queues it again (it runs in the next iteration). Wakes from other
+//!    threads are coalesced the same way by `remote_scheduled`, an atomic
+//!    flag the loop clears when it takes the task from the remote queue.
 //! 4. **`!Send` values stay on the loop thread.** The stage (future and output)
 //!    and `Local` are only touched on the loop thread: the loop polls and
 //!    drops the future, and the `!Send` `Task` handle takes or drops the
@@ -60,7 +68,7 @@ pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 #[repr(C)]
 pub(crate) struct Header {
     refs: AtomicUsize,
-    scheduled: AtomicBool,
+    remote_scheduled: AtomicBool,
     complete: AtomicBool,
     vtable: &'static TaskVtable,
     /// The loop this task belongs to; wakes from other threads go through
@@ -71,6 +79,8 @@ pub(crate) struct Header {
 
 /// Task state that only the loop thread reads or writes.
 pub(crate) struct Local {
+    /// An entry for this task is in the ready queue (invariant 3).
+    pub(crate) scheduled: bool,
     /// The waker of whoever awaits the `Task` handle.
     pub(crate) join_waker: Option<Waker>,
     /// Whether the `Task` handle still exists (false: detached).
@@ -134,11 +144,12 @@ impl RawTask {
         let cell = Box::new(Cell {
             header: Header {
                 refs: AtomicUsize::new(1),
-                scheduled: AtomicBool::new(false),
+                remote_scheduled: AtomicBool::new(false),
                 complete: AtomicBool::new(false),
                 vtable: vtable::<F>(),
                 owner,
                 local: UnsafeCell::new(Local {
+                    scheduled: false,
                     join_waker: None,
                     handle_alive: true,
                     cancel_requested: false,
@@ -178,16 +189,39 @@ impl RawTask {
         self.header().complete.load(Ordering::Acquire)
     }
 
-    /// Sets `scheduled`; returns whether it was clear, in which case the
-    /// caller must push a reference to the task onto a queue.
-    pub(crate) fn mark_scheduled(&self) -> bool {
-        let h = self.header();
-        !h.complete.load(Ordering::Acquire) && !h.scheduled.swap(true, Ordering::AcqRel)
+    /// A non-owning pointer, for the ready queue (invariant 2).
+    pub(crate) fn as_ptr(&self) -> TaskPtr {
+        TaskPtr(self.ptr)
     }
 
-    /// Clears `scheduled` before a poll (invariant 3).
-    pub(crate) fn clear_scheduled(&self) {
-        self.header().scheduled.store(false, Ordering::Release);
+    /// Sets `remote_scheduled`; returns whether it was clear, in which case
+    /// the caller must push a reference onto the remote queue.
+    pub(crate) fn mark_remote_scheduled(&self) -> bool {
+        let h = self.header();
+        !h.complete.load(Ordering::Acquire) && !h.remote_scheduled.swap(true, Ordering::AcqRel)
+    }
+
+    /// The loop took the task from the remote queue: later remote wakes
+    /// must queue it again.
+    pub(crate) fn clear_remote_scheduled(&self) {
+        self.header()
+            .remote_scheduled
+            .store(false, Ordering::Release);
+    }
+
+    /// Sets `Local::scheduled`; returns whether the caller must push a
+    /// [`TaskPtr`] onto the ready queue (the task is not complete and not
+    /// queued yet).
+    ///
+    /// # Safety
+    ///
+    /// On the loop thread that owns the task.
+    pub(crate) unsafe fn claim_schedule(&self) -> bool {
+        if self.is_complete() {
+            return false;
+        }
+        // SAFETY: forwarded from the caller; no user code inside.
+        unsafe { self.with_local(|l| !std::mem::replace(&mut l.scheduled, true)) }
     }
 
     /// Runs `f` on the loop-thread-only state.
@@ -276,6 +310,38 @@ impl Drop for RawTask {
     fn drop(&mut self) {
         // SAFETY: `self` owns the reference being released.
         unsafe { decrement(self.ptr) }
+    }
+}
+
+/// A pointer to a task that owns no reference: what the ready queue holds
+/// (invariant 2 says why the task is alive while it is queued).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskPtr(NonNull<Header>);
+
+impl TaskPtr {
+    /// A `RawTask` view that must not be dropped (it owns no reference).
+    ///
+    /// # Safety
+    ///
+    /// The task must be alive for as long as the view is used.
+    pub(crate) unsafe fn borrow(self) -> ManuallyDrop<RawTask> {
+        ManuallyDrop::new(RawTask {
+            ptr: self.0,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Takes over a reference that this pointer stands for (a queue entry
+    /// of a completed task, invariant 2).
+    ///
+    /// # Safety
+    ///
+    /// A reference must have been handed to this entry, and is consumed.
+    pub(crate) unsafe fn into_owned(self) -> RawTask {
+        RawTask {
+            ptr: self.0,
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -438,9 +504,7 @@ unsafe fn waker_wake(data: *const ()) {
         ptr,
         _not_send: PhantomData,
     };
-    if task.mark_scheduled() {
-        crate::context::schedule(task);
-    }
+    crate::context::wake(&task);
 }
 
 unsafe fn waker_wake_by_ref(data: *const ()) {
@@ -451,9 +515,7 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
         ptr,
         _not_send: PhantomData,
     });
-    if task.mark_scheduled() {
-        crate::context::schedule((*task).clone());
-    }
+    crate::context::wake(&task);
 }
 
 unsafe fn waker_drop(data: *const ()) {
