@@ -3,6 +3,7 @@
 //!
 //! - TCP: [`TcpListener`], [`TcpStream`] (and its split halves).
 //! - UDP: [`UdpSocket`].
+//! - Unix-domain: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 //!
 //! Every type registers its socket with the loop running on the current
 //! thread when it is made (so it must be made inside a running loop), once,
@@ -17,9 +18,11 @@
 mod addr;
 mod tcp;
 mod udp;
+mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,
 };
 pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
