@@ -56,13 +56,6 @@ impl Direction {
             Direction::Write => ready::ANY_WRITE,
         }
     }
-
-    fn clear_mask(self) -> u8 {
-        match self {
-            Direction::Read => ready::READABLE,
-            Direction::Write => ready::WRITABLE,
-        }
-    }
 }
 
 /// A level-triggered callback of `add_reader` / `add_writer`.
@@ -177,10 +170,14 @@ impl Sources {
     }
 
     /// The operation returned `WouldBlock`: the source is not ready in `dir`
-    /// until the next event.
+    /// until the next event. Every bit that made `dir` worth trying goes,
+    /// the closed and error bits too: a pending error or a closed side makes
+    /// the call return at once, so `WouldBlock` proves they are stale (an
+    /// error already taken by an earlier call), and one left set would make
+    /// `poll_op` retry forever without yielding.
     pub(crate) fn clear(&mut self, key: IoKey, dir: Direction) {
         if let Some(source) = self.get(key) {
-            source.readiness &= !dir.clear_mask();
+            source.readiness &= !dir.mask();
         }
     }
 
@@ -299,6 +296,22 @@ mod tests {
         assert!(
             s.poll_ready(k, Direction::Write, &mut cx).is_ready(),
             "directions are separate"
+        );
+    }
+
+    #[test]
+    fn would_block_clears_a_stale_error_too() {
+        // A UDP socket's ICMP error: EPOLLERR is recorded, a `recv` takes the
+        // error, the next `recv` gets `WouldBlock`, and must then wait.
+        let mut s = Sources::default();
+        let k = s.insert();
+        s.get(k).unwrap().readiness |= ready::ERROR | ready::READ_CLOSED;
+        let mut cx = Context::from_waker(Waker::noop());
+        s.clear(k, Direction::Read);
+        assert!(s.poll_ready(k, Direction::Read, &mut cx).is_pending());
+        assert!(
+            s.poll_ready(k, Direction::Write, &mut cx).is_ready(),
+            "still writable"
         );
     }
 }

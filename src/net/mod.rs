@@ -1,16 +1,28 @@
 //! Sockets on the loop: TCP, UDP and Unix-domain, with async methods
 //! (asyncio's transports and streams; tokio's `net`).
 //!
+//! - TCP: [`TcpListener`], [`TcpStream`] (and its split halves).
+//! - UDP: [`UdpSocket`].
+//! - Unix-domain: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
+//!
 //! Every type registers its socket with the loop running on the current
 //! thread when it is made (so it must be made inside a running loop), once,
 //! edge-triggered, and deregisters it when dropped. Each async method's
 //! docs say whether it is cancel-safe: what is lost if its future is
-//! dropped before it completes.
+//! dropped before it completes. Datagram operations always are: a datagram
+//! is sent or received whole, or not at all.
+//!
+//! The TCP and UDP types bind with `SO_REUSEPORT`, so several loops (one
+//! per core) can share a port.
 
 mod addr;
 mod tcp;
+mod udp;
+mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,
 };
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
