@@ -8,9 +8,14 @@
 //! dropped before it completes.
 
 mod addr;
+mod stream;
 mod tcp;
 
 pub use addr::ToSocketAddrs;
+pub use stream::{
+    open_connection, start_server, ReadStream, Server, StreamReader, StreamWriter, WriteStream,
+    DEFAULT_LIMIT,
+};
 pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,
 };
