@@ -16,11 +16,16 @@
 //! per core) can share a port.
 
 mod addr;
+mod stream;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use addr::ToSocketAddrs;
+pub use stream::{
+    open_connection, start_server, ReadStream, Server, StreamReader, StreamWriter, WriteStream,
+    DEFAULT_LIMIT,
+};
 pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,
 };

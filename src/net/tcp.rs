@@ -24,7 +24,7 @@ use crate::net::addr::{first_ok, resolve, ToSocketAddrs};
 ///     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
 ///     let addr = listener.local_addr().unwrap();
 ///     let client = evloop::ensure_future(async move {
-///         let stream = TcpStream::connect(addr).await.unwrap();
+///         let stream = TcpStream::connect(&addr).await.unwrap();
 ///         stream.write_all(b"hi").await.unwrap();
 ///     });
 ///     let (stream, _) = listener.accept().await.unwrap();
@@ -341,12 +341,12 @@ pub struct WriteHalf<'a>(&'a TcpStream);
 
 /// The read side of [`TcpStream::into_split`].
 #[derive(Debug)]
-pub struct OwnedReadHalf(Rc<TcpStream>);
+pub struct OwnedReadHalf(pub(crate) Rc<TcpStream>);
 
 /// The write side of [`TcpStream::into_split`]. Dropping it does not shut
 /// the connection down; call [`shutdown`](OwnedWriteHalf::shutdown).
 #[derive(Debug)]
-pub struct OwnedWriteHalf(Rc<TcpStream>);
+pub struct OwnedWriteHalf(pub(crate) Rc<TcpStream>);
 
 macro_rules! read_half {
     ($t:ty) => {
@@ -362,6 +362,14 @@ macro_rules! read_half {
             /// See [`TcpStream::peek`].
             pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
                 self.0.peek(buf).await
+            }
+            /// See [`TcpStream::peer_addr`].
+            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+                self.0.peer_addr()
+            }
+            /// See [`TcpStream::local_addr`].
+            pub fn local_addr(&self) -> io::Result<SocketAddr> {
+                self.0.local_addr()
             }
         }
     };
@@ -381,6 +389,14 @@ macro_rules! write_half {
             /// Shuts the write direction down (sends FIN).
             pub fn shutdown(&self) -> io::Result<()> {
                 self.0.shutdown(Shutdown::Write)
+            }
+            /// See [`TcpStream::peer_addr`].
+            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+                self.0.peer_addr()
+            }
+            /// See [`TcpStream::local_addr`].
+            pub fn local_addr(&self) -> io::Result<SocketAddr> {
+                self.0.local_addr()
             }
         }
     };
