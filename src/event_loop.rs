@@ -402,10 +402,10 @@ impl EventLoop {
         crate::io::signal::remove(&self.core, signum)
     }
 
-    /// Runs the blocking `f` on the loop's built-in [`ThreadPool`] and gives
+    /// Runs the blocking `f` on the loop's built-in [`ThreadPool`](crate::ThreadPool) and gives
     /// its return value to whoever awaits (asyncio's
     /// `run_in_executor(None, f)`). A panic in `f` arrives as
-    /// [`TaskError::is_panic`]. The pool starts on first use.
+    /// [`TaskError::is_panic`](crate::TaskError::is_panic). The pool starts on first use.
     ///
     /// ```
     /// let lp = evloop::EventLoop::new();

@@ -61,6 +61,13 @@ impl Direction {
 /// A level-triggered callback of `add_reader` / `add_writer`.
 pub(crate) type FdCallback = Rc<dyn Fn()>;
 
+/// A token is split in halves: the slab key below, the generation above
+/// (32 + 32 bits on 64-bit targets, 16 + 16 on 32-bit ones). Keys stay
+/// below `KEY_MASK`, so no token is `usize::MAX`, the waker's.
+const KEY_BITS: u32 = usize::BITS / 2;
+const KEY_MASK: usize = (1 << KEY_BITS) - 1;
+const GEN_MASK: usize = KEY_MASK;
+
 /// Identifies a registered source: slab key and generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct IoKey {
@@ -70,13 +77,13 @@ pub(crate) struct IoKey {
 
 impl IoKey {
     pub(crate) fn token(self) -> mio::Token {
-        mio::Token(((self.generation as usize) << 32) | self.key as usize)
+        mio::Token(((self.generation as usize & GEN_MASK) << KEY_BITS) | self.key as usize)
     }
 
     fn from_token(token: mio::Token) -> IoKey {
         IoKey {
-            key: token.0 as u32,
-            generation: (token.0 >> 32) as u32,
+            key: (token.0 & KEY_MASK) as u32,
+            generation: ((token.0 >> KEY_BITS) & GEN_MASK) as u32,
         }
     }
 }
@@ -111,7 +118,7 @@ impl Sources {
     /// A new entry, ready both ways.
     pub(crate) fn insert(&mut self) -> IoKey {
         self.next_generation = self.next_generation.wrapping_add(1);
-        let generation = self.next_generation;
+        let generation = self.next_generation & GEN_MASK as u32;
         let key = self.slab.insert(Source {
             generation,
             readiness: ready::READABLE | ready::WRITABLE,
@@ -121,7 +128,7 @@ impl Sources {
             on_writable: None,
             raw_fd: None,
         });
-        assert!(key < u32::MAX as usize, "evloop: too many I/O sources");
+        assert!(key < KEY_MASK, "evloop: too many I/O sources");
         IoKey {
             key: key as u32,
             generation,

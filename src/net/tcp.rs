@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -75,8 +75,7 @@ impl TcpListener {
     /// Back to a std listener (still non-blocking), deregistered.
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
         let mio = self.io.into_inner()?;
-        // SAFETY: the fd comes straight from the mio listener we owned.
-        Ok(unsafe { std::net::TcpListener::from_raw_fd(mio.into_raw_fd()) })
+        Ok(std::net::TcpListener::from(std::os::fd::OwnedFd::from(mio)))
     }
 
     /// Waits for a connection. Cancel-safe: if the future is dropped, no
@@ -210,8 +209,7 @@ impl TcpStream {
     /// Back to a std stream (still non-blocking), deregistered.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         let mio = self.io.into_inner()?;
-        // SAFETY: the fd comes straight from the mio stream we owned.
-        Ok(unsafe { std::net::TcpStream::from_raw_fd(mio.into_raw_fd()) })
+        Ok(std::net::TcpStream::from(std::os::fd::OwnedFd::from(mio)))
     }
 
     /// Reads some bytes; `Ok(0)` at end of stream. Cancel-safe: if the

@@ -86,6 +86,7 @@ mod model {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }
+        #[cfg_attr(not(test), allow(dead_code))] // read by the loom tests
         pub(crate) fn count(&self) -> usize {
             self.0.load(Ordering::SeqCst)
         }
