@@ -15,6 +15,24 @@
 //! The TCP and UDP types bind with `SO_REUSEPORT`, so several loops (one
 //! per core) can share a port.
 
+/// `AsRawFd` and `AsFd` for a socket type whose `io` field is an `IoHandle`.
+macro_rules! impl_as_fd {
+    ($t:ty) => {
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(self.io.get_ref())
+            }
+        }
+
+        impl std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.io.get_ref())
+            }
+        }
+    };
+}
+pub(crate) use impl_as_fd;
+
 mod addr;
 mod stream;
 mod tcp;
