@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use slab::Slab;
 
+use crate::callback::InlineFn;
 use crate::clock::Clock;
 use crate::error::{LoopClosed, RunError};
 use crate::exception::{print_default, Exception, ExceptionSource};
@@ -361,7 +362,7 @@ impl Core {
                 }
             };
             ready.push(Runnable::Callback(Callback {
-                f: Box::new(f),
+                f: InlineFn::new(f),
                 location: Location::caller(),
             }));
         }
@@ -380,6 +381,7 @@ impl Core {
             bump(&self.counters.remote_jobs);
             match self.shared.pop() {
                 Some(RemoteJob::Call(f, location)) => {
+                    let f = InlineFn::new(f); // a boxed `dyn FnOnce` fits inline
                     ready.push(Runnable::Callback(Callback { f, location }));
                 }
                 Some(RemoteJob::Wake(task)) => {
@@ -451,7 +453,7 @@ impl Core {
 
     fn run_callback(&self, cb: Callback) {
         bump(&self.counters.callbacks_run);
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(cb.f)) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb.f.call())) {
             self.report(ExceptionSource::Callback, cb.location, payload);
         }
     }
@@ -573,7 +575,7 @@ impl Core {
 
     pub(crate) fn call_soon(
         &self,
-        f: Box<dyn FnOnce()>,
+        f: InlineFn,
         location: &'static Location<'static>,
     ) -> Result<u64, LoopClosed> {
         if self.closed.get() {

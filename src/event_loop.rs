@@ -9,6 +9,7 @@ use std::panic::{resume_unwind, Location};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
+use crate::callback::InlineFn;
 use crate::clock::saturating_nanos;
 use crate::core::{Config, Core, TimerEntry};
 use crate::error::{LoopClosed, RunError};
@@ -254,7 +255,7 @@ impl EventLoop {
     where
         F: FnOnce() + 'static,
     {
-        let seq = self.core.call_soon(Box::new(f), Location::caller())?;
+        let seq = self.core.call_soon(InlineFn::new(f), Location::caller())?;
         Ok(Handle::new(Rc::downgrade(&self.core), seq))
     }
 
@@ -269,7 +270,7 @@ impl EventLoop {
         F: FnOnce() + 'static,
     {
         let deadline = self.core.clock().deadline_after(delay);
-        self.add_timer_callback(deadline, Box::new(f), Location::caller())
+        self.add_timer_callback(deadline, InlineFn::new(f), Location::caller())
     }
 
     /// Schedules `f` to run at `when` (in the loop's time; see
@@ -280,13 +281,13 @@ impl EventLoop {
         F: FnOnce() + 'static,
     {
         let deadline = self.core.clock().instant_to_ticks(when);
-        self.add_timer_callback(deadline, Box::new(f), Location::caller())
+        self.add_timer_callback(deadline, InlineFn::new(f), Location::caller())
     }
 
     fn add_timer_callback(
         &self,
         deadline: u64,
-        f: Box<dyn FnOnce()>,
+        f: InlineFn,
         location: &'static Location<'static>,
     ) -> Result<TimerHandle, LoopClosed> {
         let key = self

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
+use crate::callback::InlineFn;
 use crate::core::{Core, SetterId};
 use crate::error::{Cancelled, FutureError, LoopClosed};
 use crate::remote::LoopHandle;
@@ -202,7 +203,7 @@ impl<T: 'static> LoopFuture<T> {
             return;
         };
         let fut = self.clone();
-        let _ = core.call_soon(Box::new(move || cb(&fut)), location);
+        let _ = core.call_soon(InlineFn::new(move || cb(&fut)), location);
     }
 
     /// Registers `cx`'s waker, or reports the state if no longer pending.

@@ -58,6 +58,7 @@
 //!
 //! See `docs/internals.md` for a guided tour of the loop.
 
+mod callback;
 mod clock;
 mod concurrent;
 mod context;

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::panic::Location;
 
+use crate::callback::InlineFn;
 use crate::task::TaskPtr;
 use crate::timer::TimerKey;
 
@@ -34,7 +35,7 @@ pub(crate) enum Runnable {
 /// A boxed callback and where it was scheduled from (for the exception
 /// handler's report).
 pub(crate) struct Callback {
-    pub(crate) f: Box<dyn FnOnce()>,
+    pub(crate) f: InlineFn,
     pub(crate) location: &'static Location<'static>,
 }
 
@@ -109,7 +110,7 @@ mod tests {
 
     fn cb() -> Runnable {
         Runnable::Callback(Callback {
-            f: Box::new(|| {}),
+            f: InlineFn::new(|| {}),
             location: Location::caller(),
         })
     }

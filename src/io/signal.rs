@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::Location;
 use std::rc::Rc;
 
+use crate::callback::InlineFn;
 use crate::core::Core;
 use crate::io::sources::Direction;
 use crate::sys::signal;
@@ -85,7 +86,7 @@ fn drain(read_fd: i32) {
             let signum = libc::c_int::from(signum);
             let handler = core.signals().borrow().handlers.get(&signum).cloned();
             if let Some(h) = handler {
-                let _ = core.call_soon(Box::new(move || h()), Location::caller());
+                let _ = core.call_soon(InlineFn::new(move || h()), Location::caller());
             }
         }
     }
