@@ -30,7 +30,7 @@ use crate::io::sources::{Direction, Dispatch, FdCallback, IoKey, Sources};
 use crate::ready::{Callback, ReadyQueue, Runnable};
 use crate::remote::{RemoteJob, Shared};
 use crate::stats::{bump, Counters, Stats};
-use crate::task::{Payload, RawTask, Task, TaskPtr};
+use crate::task::{JoinWaiter, LocalRef, Payload, RawTask, Task, TaskPtr};
 use crate::timer::{TimerKey, Wheel};
 
 /// The token of the `mio::Waker` of the remote queue. I/O sources use
@@ -62,7 +62,7 @@ pub(crate) struct Core {
     ready: RefCell<ReadyQueue>,
     timers: RefCell<Wheel<TimerEntry>>,
     /// Every task whose future is alive; each entry owns a reference.
-    tasks: RefCell<Slab<RawTask>>,
+    tasks: RefCell<Slab<LocalRef>>,
     /// Scratch buffer for the keys of expired timers (kept to avoid allocating).
     expired: RefCell<Vec<TimerKey>>,
     poll: RefCell<mio::Poll>,
@@ -500,7 +500,7 @@ impl Core {
             task.with_local(|l| {
                 (
                     l.registry_key,
-                    l.join_waker.take(),
+                    std::mem::replace(&mut l.join_waiter, JoinWaiter::None),
                     !l.handle_alive,
                     l.location,
                 )
@@ -518,11 +518,24 @@ impl Core {
                 self.report(ExceptionSource::Task, at, payload);
             }
         }
-        if let Some(w) = join {
-            w.wake();
-        }
+        self.wake_joiner(join);
         if let Some(registry_ref) = entry {
             release_registry_ref(registry_ref);
+        }
+    }
+
+    /// Wakes whoever awaits a finished task. A local waiter is looked up in
+    /// the registry first: no reference was held (see `JoinWaiter`).
+    fn wake_joiner(&self, join: JoinWaiter) {
+        match join {
+            JoinWaiter::None => {}
+            JoinWaiter::Waker(w) => w.wake(),
+            JoinWaiter::Local { key, task } => {
+                let tasks = self.tasks.borrow();
+                if let Some(waiter) = tasks.get(key).filter(|t| t.as_ptr() == task) {
+                    self.schedule_local(waiter);
+                }
+            }
         }
     }
 
@@ -886,7 +899,7 @@ impl Core {
         // `call_soon` gets `Err(LoopClosed)`, but one that wakes a task
         // still pushes it): repeat until everything is empty.
         loop {
-            let tasks: Vec<RawTask> = self.tasks.borrow_mut().drain().collect();
+            let tasks: Vec<LocalRef> = self.tasks.borrow_mut().drain().collect();
             let ready = self.ready.borrow_mut().take_all();
             let timers = self.timers.borrow_mut().drain();
             let remote: Vec<RemoteJob> = std::iter::from_fn(|| self.shared.pop()).collect();
@@ -945,7 +958,7 @@ impl Drop for Running {
 
 /// The registry lets go of a completed task: if an entry for it is still in
 /// the ready queue, the reference passes to that entry (invariant 2).
-fn release_registry_ref(task: RawTask) {
+fn release_registry_ref(task: LocalRef) {
     // SAFETY: loop thread (callers are `Core` methods); no user code inside.
     if unsafe { task.with_local(|l| l.scheduled) } {
         std::mem::forget(task);

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::raw::RawTask;
+use super::raw::{JoinWaiter, LocalRef};
 use crate::error::TaskError;
 
 /// A future running on an [`EventLoop`](crate::EventLoop), as asyncio's `Task`.
@@ -28,7 +28,7 @@ use crate::error::TaskError;
 /// ```
 #[must_use = "dropping a Task detaches it; bind it to `_task` to keep it, or call `drop`"]
 pub struct Task<T> {
-    raw: RawTask,
+    raw: LocalRef,
     _marker: PhantomData<Marker<T>>,
 }
 
@@ -36,7 +36,7 @@ pub struct Task<T> {
 type Marker<T> = (Rc<()>, fn() -> T);
 
 impl<T: 'static> Task<T> {
-    pub(crate) fn from_raw(raw: RawTask) -> Task<T> {
+    pub(crate) fn from_raw(raw: LocalRef) -> Task<T> {
         Task {
             raw,
             _marker: PhantomData,
@@ -80,12 +80,18 @@ impl<T: 'static> Future for Task<T> {
         if !self.raw.is_complete() {
             let waker = cx.waker();
             // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
-            unsafe {
-                self.raw.with_local(|l| match &mut l.join_waker {
-                    Some(w) if w.will_wake(waker) => {}
-                    slot => *slot = Some(waker.clone()),
-                })
-            };
+            let same = unsafe { self.raw.with_local(|l| l.join_waiter.will_wake(waker)) };
+            if !same {
+                // SAFETY: loop thread.
+                let waiter = unsafe { JoinWaiter::for_waker(waker, self.raw.owner()) };
+                // SAFETY: loop thread; the old waiter is dropped after the
+                // closure (a foreign waker's `Drop` is user code).
+                let old = unsafe {
+                    self.raw
+                        .with_local(|l| std::mem::replace(&mut l.join_waiter, waiter))
+                };
+                drop(old);
+            }
             return Poll::Pending;
         }
         // SAFETY: loop thread; `T` is the future's output type (`Task<T>` is
@@ -100,12 +106,13 @@ impl<T: 'static> Future for Task<T> {
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
-        unsafe {
+        let old = unsafe {
             self.raw.with_local(|l| {
                 l.handle_alive = false;
-                l.join_waker = None;
+                std::mem::replace(&mut l.join_waiter, JoinWaiter::None)
             })
         };
+        drop(old);
         if self.raw.is_complete() {
             // SAFETY: loop thread.
             if let Some(payload) = unsafe { self.raw.discard_output() } {

@@ -7,4 +7,4 @@ mod join;
 mod raw;
 
 pub use join::Task;
-pub(crate) use raw::{Payload, RawTask, RemoteTask, TaskPtr};
+pub(crate) use raw::{JoinWaiter, LocalRef, Payload, RawTask, RemoteTask, TaskPtr};

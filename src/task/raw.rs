@@ -20,15 +20,18 @@
 //!
 //! 1. **One allocation per task.** The header, the future and its output
 //!    share one `Box<Cell<F>>`; a `RawTask` and a `Waker` are both a pointer to it.
-//! 2. **References are counted, except in the ready queue.** `refs` counts
-//!    the `Task` handle, the loop's registry entry (while the future is
-//!    alive), each `Waker` and each remote-queue entry. The allocation is
-//!    freed when the count reaches zero, on whichever thread drops the last
-//!    reference. A ready-queue entry is a [`TaskPtr`] that owns nothing, so a
-//!    local wake costs no atomic operation: while the task is not complete
-//!    the registry keeps it alive, and when it completes with an entry still
-//!    queued, the registry's reference passes to that entry, which releases
-//!    it when popped.
+//! 2. **Atomic counts only for what crosses threads.** `refs` counts each
+//!    `Waker`, each remote-queue entry, and one unit for all the loop-thread
+//!    owners together ([`LocalRef`]s: the `Task` handle, the registry entry
+//!    while the future is alive), which `Local::local_refs` counts without
+//!    atomics. The allocation is freed when `refs` reaches zero, on whichever
+//!    thread drops the last reference. A ready-queue entry is a [`TaskPtr`]
+//!    that owns nothing, so a local wake touches no atomic: while the task is
+//!    not complete the registry keeps it alive, and when it completes with
+//!    an entry still queued, the registry's `LocalRef` passes to that entry,
+//!    which releases it when popped. A `Task` awaited by another task of the
+//!    same loop records that task by registry key and address
+//!    ([`JoinWaiter::Local`]), also without a reference.
 //! 3. **Queued at most once.** `Local::scheduled` (loop thread only, no
 //!    atomics) is set by whoever pushes the task onto the ready queue and
 //!    cleared by the loop just before it polls the task, so a task woken
@@ -79,10 +82,14 @@ pub(crate) struct Header {
 
 /// Task state that only the loop thread reads or writes.
 pub(crate) struct Local {
+    /// Loop-thread owners ([`LocalRef`]s: the `Task` handle, the registry
+    /// entry, a completed task's queue entry). Together they hold one unit
+    /// of `refs` (invariant 2).
+    local_refs: u32,
     /// An entry for this task is in the ready queue (invariant 3).
     pub(crate) scheduled: bool,
-    /// The waker of whoever awaits the `Task` handle.
-    pub(crate) join_waker: Option<Waker>,
+    /// Whoever awaits the `Task` handle.
+    pub(crate) join_waiter: JoinWaiter,
     /// Whether the `Task` handle still exists (false: detached).
     pub(crate) handle_alive: bool,
     /// `Task::cancel` was called: the next run drops the future.
@@ -131,13 +138,13 @@ pub(crate) struct RawTask {
 }
 
 impl RawTask {
-    /// Allocates a task around `future` with `refs` references, all owned by
-    /// the caller (it must turn each into a `RawTask` or `Waker`).
+    /// Allocates a task around `future`; the caller gets its first
+    /// loop-thread reference.
     pub(crate) fn new<F>(
         future: F,
         owner: Arc<Shared>,
         location: &'static Location<'static>,
-    ) -> RawTask
+    ) -> LocalRef
     where
         F: Future + 'static,
     {
@@ -149,8 +156,9 @@ impl RawTask {
                 vtable: vtable::<F>(),
                 owner,
                 local: UnsafeCell::new(Local {
+                    local_refs: 1,
                     scheduled: false,
-                    join_waker: None,
+                    join_waiter: JoinWaiter::None,
                     handle_alive: true,
                     cancel_requested: false,
                     registry_key: usize::MAX,
@@ -160,9 +168,11 @@ impl RawTask {
             stage: UnsafeCell::new(Stage::Running(future)),
         });
         let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
-        RawTask {
-            ptr,
-            _not_send: PhantomData,
+        LocalRef {
+            raw: ManuallyDrop::new(RawTask {
+                ptr,
+                _not_send: PhantomData,
+            }),
         }
     }
 
@@ -313,6 +323,100 @@ impl Drop for RawTask {
     }
 }
 
+/// A loop-thread owner of a task: the `Task` handle, the registry entry,
+/// the queue entry of a completed task. Counted in `Local::local_refs`
+/// without atomics; the first one to come and the last one to go move the
+/// shared atomic count (invariant 2). `!Send`, like the loop.
+pub(crate) struct LocalRef {
+    raw: ManuallyDrop<RawTask>,
+}
+
+impl std::ops::Deref for LocalRef {
+    type Target = RawTask;
+
+    fn deref(&self) -> &RawTask {
+        &self.raw
+    }
+}
+
+impl Clone for LocalRef {
+    fn clone(&self) -> LocalRef {
+        // SAFETY: a `LocalRef` lives on its loop's thread; no user code inside.
+        unsafe { self.raw.with_local(|l| l.local_refs += 1) };
+        LocalRef {
+            raw: ManuallyDrop::new(RawTask {
+                ptr: self.raw.ptr,
+                _not_send: PhantomData,
+            }),
+        }
+    }
+}
+
+impl Drop for LocalRef {
+    fn drop(&mut self) {
+        // SAFETY: as in `clone`.
+        let last = unsafe {
+            self.raw.with_local(|l| {
+                l.local_refs -= 1;
+                l.local_refs == 0
+            })
+        };
+        if last {
+            // SAFETY: the loop-thread owners' unit of `refs` is released
+            // exactly once, by the last of them.
+            unsafe { ManuallyDrop::drop(&mut self.raw) }
+        }
+    }
+}
+
+/// Who awaits a `Task` handle.
+pub(crate) enum JoinWaiter {
+    None,
+    /// A task of the same loop, by registry key and address: no reference
+    /// is held, so no atomic is touched. The loop checks the registry
+    /// before waking it: if the key now holds another task (the awaiter
+    /// finished and its slot was reused), that one gets a spurious wake,
+    /// which futures must tolerate.
+    Local {
+        key: usize,
+        task: TaskPtr,
+    },
+    /// Any other waker.
+    Waker(Waker),
+}
+
+impl JoinWaiter {
+    /// The waiter for `waker`, awaiting a task owned by `owner`.
+    ///
+    /// # Safety
+    ///
+    /// On `owner`'s loop thread.
+    pub(crate) unsafe fn for_waker(waker: &Waker, owner: &Arc<Shared>) -> JoinWaiter {
+        if std::ptr::eq(waker.vtable(), &WAKER_VTABLE) {
+            // SAFETY: an evloop waker's data is a live task header.
+            let header = unsafe { &*(waker.data() as *const Header) };
+            if Arc::ptr_eq(&header.owner, owner) {
+                // SAFETY: same loop, so this is its thread; no user code.
+                let key = unsafe { (*header.local.get()).registry_key };
+                let task = TaskPtr(NonNull::from(header));
+                return JoinWaiter::Local { key, task };
+            }
+        }
+        JoinWaiter::Waker(waker.clone())
+    }
+
+    /// Whether this already stands for `waker` (so a re-poll changes nothing).
+    pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
+        match self {
+            JoinWaiter::None => false,
+            JoinWaiter::Local { task, .. } => {
+                std::ptr::eq(waker.vtable(), &WAKER_VTABLE) && waker.data() as usize == task.addr()
+            }
+            JoinWaiter::Waker(w) => w.will_wake(waker),
+        }
+    }
+}
+
 /// A pointer to a task that owns no reference: what the ready queue holds
 /// (invariant 2 says why the task is alive while it is queued).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -331,17 +435,25 @@ impl TaskPtr {
         })
     }
 
-    /// Takes over a reference that this pointer stands for (a queue entry
-    /// of a completed task, invariant 2).
+    /// Takes over the loop-thread reference that this pointer stands for
+    /// (a queue entry of a completed task, invariant 2).
     ///
     /// # Safety
     ///
-    /// A reference must have been handed to this entry, and is consumed.
-    pub(crate) unsafe fn into_owned(self) -> RawTask {
-        RawTask {
-            ptr: self.0,
-            _not_send: PhantomData,
+    /// A `LocalRef` must have been handed to this entry (forgotten), and is
+    /// consumed.
+    pub(crate) unsafe fn into_owned(self) -> LocalRef {
+        LocalRef {
+            raw: ManuallyDrop::new(RawTask {
+                ptr: self.0,
+                _not_send: PhantomData,
+            }),
         }
+    }
+
+    /// The task's address, as `ptr_eq` compares it.
+    pub(crate) fn addr(self) -> usize {
+        self.0.as_ptr() as usize
     }
 }
 
