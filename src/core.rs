@@ -563,7 +563,7 @@ impl Core {
     where
         F: std::future::Future + 'static,
     {
-        let task = RawTask::new(future, self.shared.clone(), at);
+        let task = RawTask::allocate(future, self.shared.clone(), at);
         if self.closed.get() {
             // Never a panic here: spawning from a `Drop` that runs during
             // `close()` must not abort the process.

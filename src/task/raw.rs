@@ -140,7 +140,7 @@ pub(crate) struct RawTask {
 impl RawTask {
     /// Allocates a task around `future`; the caller gets its first
     /// loop-thread reference.
-    pub(crate) fn new<F>(
+    pub(crate) fn allocate<F>(
         future: F,
         owner: Arc<Shared>,
         location: &'static Location<'static>,
