@@ -2,6 +2,7 @@
 //! async sockets wrap their mio source in ([`IoHandle`]), and asyncio's raw
 //! fd API (`add_reader` / `add_writer`, on [`EventLoop`](crate::EventLoop)).
 
+mod registry;
 pub(crate) mod signal;
 pub(crate) mod sources;
 
