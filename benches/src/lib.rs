@@ -1,9 +1,21 @@
 //! Benchmarks of evloop against tokio's current-thread runtime.
 //!
-//! The benchmarks live in `benches/core.rs`; run them with
-//! `cargo bench -p evloop-benches --bench core`. Results and the machine they
-//! were taken on are in `docs/BENCHMARKS.md`. This library only holds
-//! helpers shared by the bench targets.
+//! The criterion benchmarks live in `benches/` (`cargo bench -p
+//! evloop-benches --bench core`, ...). Results and the machine they were
+//! taken on are in `docs/BENCHMARKS.md`.
+//!
+//! This library holds the workloads, each written for both runtimes (one
+//! module per family: [`tasks`], [`timers`], [`xthread`], [`net`],
+//! [`mem`]), and helpers shared by the bench targets. Every workload
+//! function builds a fresh runtime (see [`runtime`]) and returns what it
+//! measured inside it.
+
+pub mod mem;
+pub mod net;
+pub mod runtime;
+pub mod tasks;
+pub mod timers;
+pub mod xthread;
 
 /// A xorshift64* generator: deterministic, dependency-free, and good enough
 /// to spread timer deadlines. Both runtimes get the same sequence.
@@ -42,6 +54,21 @@ pub fn random_delays(n: usize, max_ms: u64, seed: u64) -> Vec<std::time::Duratio
     let mut rng = XorShift::new(seed);
     (0..n)
         .map(|_| std::time::Duration::from_micros(rng.below_or_eq(max_ms * 1000)))
+        .collect()
+}
+
+/// `n` durations uniform in `min..=max`, at microsecond resolution, from a
+/// fixed seed.
+pub fn random_delays_between(
+    n: usize,
+    min: std::time::Duration,
+    max: std::time::Duration,
+    seed: u64,
+) -> Vec<std::time::Duration> {
+    let (lo, hi) = (min.as_micros() as u64, max.as_micros() as u64);
+    let mut rng = XorShift::new(seed);
+    (0..n)
+        .map(|_| std::time::Duration::from_micros(lo + rng.below_or_eq(hi.saturating_sub(lo))))
         .collect()
 }
 
