@@ -1,8 +1,10 @@
 //! Benchmarks of evloop against tokio's current-thread runtime.
 //!
 //! The criterion benchmarks live in `benches/` (`cargo bench -p
-//! evloop-benches --bench core`, ...). Results and the machine they were
-//! taken on are in `docs/BENCHMARKS.md`.
+//! evloop-benches --bench core`, `--bench io`, ...); the side-by-side
+//! comparison tool is `cargo compare` (`examples/compare.rs`, its logic in
+//! [`compare`]). Results and the machine they were taken on are in
+//! `docs/BENCHMARKS.md`.
 //!
 //! This library holds the workloads, each written for both runtimes (one
 //! module per family: [`tasks`], [`timers`], [`xthread`], [`net`],
@@ -10,6 +12,7 @@
 //! function builds a fresh runtime (see [`runtime`]) and returns what it
 //! measured inside it.
 
+pub mod compare;
 pub mod mem;
 pub mod net;
 pub mod runtime;

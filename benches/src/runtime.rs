@@ -3,7 +3,7 @@
 //! - **evloop**: `EventLoop::new()`, the default settings (it always has
 //!   its I/O poller: an idle loop sleeps in `epoll_wait`).
 //! - **tokio**: a current-thread runtime with the drivers the workload
-//!   needs: [`tokio`] (`enable_time()` only) for the task, timer and
+//!   needs: [`tokio()`] (`enable_time()` only) for the task, timer and
 //!   cross-thread workloads, [`tokio_io`] (`enable_all()`) for the I/O ones.
 //!   tokio is faster without the I/O driver in some workloads (arming a
 //!   timer earlier than the next wake-up writes to the driver's eventfd when
@@ -25,12 +25,12 @@ use evloop::EventLoop;
 
 static TOKIO_IO_EVERYWHERE: AtomicBool = AtomicBool::new(false);
 
-/// Whether [`tokio`] runtimes get the I/O driver too (default: no).
+/// Whether [`tokio()`] runtimes get the I/O driver too (default: no).
 pub fn set_tokio_io_everywhere(on: bool) {
     TOKIO_IO_EVERYWHERE.store(on, Ordering::Relaxed);
 }
 
-/// Whether [`tokio`] runtimes get the I/O driver too.
+/// Whether [`tokio()`] runtimes get the I/O driver too.
 pub fn tokio_io_everywhere() -> bool {
     TOKIO_IO_EVERYWHERE.load(Ordering::Relaxed)
 }
