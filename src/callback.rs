@@ -86,6 +86,26 @@ impl Drop for InlineFn {
     }
 }
 
+/// An [`InlineFn`] made from a `Send` closure, so it may cross threads:
+/// the remote queue carries `call_soon_threadsafe` jobs in these, without a
+/// box for small closures.
+pub(crate) struct SendFn(InlineFn);
+
+// SAFETY: `SendFn::new` only accepts `Send` closures (and a `Box` of a
+// `Send` closure is `Send`), so the stored value may move between threads.
+unsafe impl Send for SendFn {}
+
+impl SendFn {
+    pub(crate) fn new<F: FnOnce() + Send + 'static>(f: F) -> SendFn {
+        SendFn(InlineFn::new(f))
+    }
+
+    /// Back to a loop-thread callback.
+    pub(crate) fn into_inner(self) -> InlineFn {
+        self.0
+    }
+}
+
 fn vtable<F: FnOnce()>() -> &'static FnVtable {
     struct Holder<F>(PhantomData<F>);
     impl<F: FnOnce()> Holder<F> {
@@ -160,6 +180,30 @@ mod tests {
         drop(InlineFn::new(move || drop(a)));
         drop(InlineFn::new(move || drop((b, big))));
         assert_eq!(Rc::strong_count(&token), 1);
+    }
+
+    #[test]
+    fn send_fns_cross_threads_and_run_or_drop_there() {
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let h = hits.clone();
+        let small = SendFn::new(move || {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let (h, big) = (hits.clone(), [1u64; 8]);
+        let large = SendFn::new(move || {
+            h.fetch_add(big[0] as usize, std::sync::atomic::Ordering::SeqCst);
+        });
+        let h = hits.clone();
+        let dropped = SendFn::new(move || drop(h));
+        std::thread::spawn(move || {
+            small.into_inner().call();
+            large.into_inner().call();
+            drop(dropped);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(std::sync::Arc::strong_count(&hits), 1);
     }
 
     #[test]

@@ -352,7 +352,9 @@ impl Core {
     /// Phase 3, after the borrows: wake the waiting tasks, queue the
     /// level-triggered fd callbacks (each re-arms its fd when it has run).
     fn run_dispatch(&self, dispatch: &mut Dispatch) {
-        dispatch.wakers.drain(..).for_each(Waker::wake);
+        for w in dispatch.wakers.drain(..) {
+            self.wake_isolated(w);
+        }
         let mut ready = self.ready.borrow_mut();
         for (key, cb) in dispatch.callbacks.drain(..) {
             let f = move || {
@@ -381,7 +383,7 @@ impl Core {
             bump(&self.counters.remote_jobs);
             match self.shared.pop() {
                 Some(RemoteJob::Call(f, location)) => {
-                    let f = InlineFn::new(f); // a boxed `dyn FnOnce` fits inline
+                    let f = f.into_inner();
                     ready.push(Runnable::Callback(Callback { f, location }));
                 }
                 Some(RemoteJob::Wake(task)) => {
@@ -421,7 +423,7 @@ impl Core {
             let entry = timers.remove(key);
             drop(timers);
             if let Some(TimerEntry::Waker(w)) = entry {
-                w.wake();
+                self.wake_isolated(w);
             }
         } else {
             drop(timers);
@@ -512,6 +514,9 @@ impl Core {
             _ => None,
         };
         drop(tasks);
+        // Hands the registry's reference over even if what follows unwinds:
+        // a queued entry may stand for it (invariant 2).
+        let _registry_ref = RegistryRef(entry);
         if detached {
             // SAFETY: loop thread.
             if let Some(payload) = unsafe { task.discard_output() } {
@@ -519,8 +524,13 @@ impl Core {
             }
         }
         self.wake_joiner(join);
-        if let Some(registry_ref) = entry {
-            release_registry_ref(registry_ref);
+    }
+
+    /// Wakes `w`; a panic from another executor's waker is reported, not
+    /// unwound through the loop's bookkeeping.
+    fn wake_isolated(&self, w: Waker) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
+            self.report(ExceptionSource::Waker, Location::caller(), payload);
         }
     }
 
@@ -529,7 +539,7 @@ impl Core {
     fn wake_joiner(&self, join: JoinWaiter) {
         match join {
             JoinWaiter::None => {}
-            JoinWaiter::Waker(w) => w.wake(),
+            JoinWaiter::Waker(w) => self.wake_isolated(w),
             JoinWaiter::Local { key, task } => {
                 let tasks = self.tasks.borrow();
                 if let Some(waiter) = tasks.get(key).filter(|t| t.as_ptr() == task) {
@@ -708,7 +718,9 @@ impl Core {
         match handler {
             Some(h) => {
                 if catch_unwind(AssertUnwindSafe(|| h(&exception))).is_err() {
-                    eprintln!("evloop: the exception handler panicked while handling: {exception}");
+                    crate::exception::print_line(format_args!(
+                        "evloop: the exception handler panicked while handling: {exception}"
+                    ));
                 }
             }
             None => print_default(&exception),
@@ -765,12 +777,13 @@ impl Core {
                 return Ok(());
             }
             for task in tasks {
+                let task = RegistryRef(Some(task));
+                let t = task.0.as_ref().expect("just made");
                 // SAFETY: loop thread; registry tasks are never complete.
-                if let Some(payload) = unsafe { task.cancel() } {
-                    self.report(ExceptionSource::Drop, task_location(&task), payload);
+                if let Some(payload) = unsafe { t.cancel() } {
+                    self.report(ExceptionSource::Drop, task_location(t), payload);
                 }
-                self.finish(&task);
-                release_registry_ref(task);
+                self.finish(t);
             }
             for runnable in ready {
                 match runnable {
@@ -789,6 +802,17 @@ impl Core {
     }
 }
 
+impl Drop for Core {
+    /// The last reference went without `close()` (the owning `EventLoop`
+    /// was dropped while the loop ran through a reference from
+    /// `EventLoop::current()`): close now, so task futures are still
+    /// dropped here, on the loop thread. `Running` holds an `Rc`, so the
+    /// loop cannot be running at this point.
+    fn drop(&mut self) {
+        let _ = self.close(Location::caller());
+    }
+}
+
 /// Marks the loop as running on this thread; undone on drop.
 pub(crate) struct Running {
     core: Rc<Core>,
@@ -799,6 +823,18 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.core.running.set(false);
         self.core.shared.leave();
+    }
+}
+
+/// The registry's reference to a finishing task, released on drop (also
+/// while unwinding) with [`release_registry_ref`].
+struct RegistryRef(Option<LocalRef>);
+
+impl Drop for RegistryRef {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            release_registry_ref(task);
+        }
     }
 }
 

@@ -483,7 +483,9 @@ impl Default for EventLoop {
 impl Drop for EventLoop {
     fn drop(&mut self) {
         if self.owner {
-            // Running is impossible here: `run_*` borrows the owner.
+            // While the loop runs (through a reference from `current()`),
+            // this is refused; then `Core`'s own `Drop` closes it when the
+            // last reference goes.
             let _ = self.core.close(Location::caller());
         }
     }

@@ -16,6 +16,8 @@ pub enum ExceptionSource {
     Task,
     /// The `Drop` of a future that the loop dropped (cancel or close).
     Drop,
+    /// The `wake` of a waker from another executor, called by the loop.
+    Waker,
 }
 
 /// A panic that escaped to the loop, as given to the exception handler set
@@ -73,6 +75,7 @@ impl fmt::Display for Exception<'_> {
             ExceptionSource::Callback => "exception in callback scheduled",
             ExceptionSource::Task => "exception in task spawned",
             ExceptionSource::Drop => "exception while dropping a future spawned",
+            ExceptionSource::Waker => "exception in a foreign waker, woken by the loop",
         };
         write!(f, "{what} at {}: ", self.location)?;
         f.write_str(self.message().unwrap_or("Box<dyn Any>"))
@@ -91,6 +94,14 @@ impl fmt::Debug for Exception<'_> {
 
 /// The default handler: one line on stderr, as asyncio logs
 /// "Exception in callback …".
+/// Never panics: `eprintln!` would on a closed stderr (`prog 2>&1 | head`),
+/// and a panic inside the loop's bookkeeping must not unwind.
 pub(crate) fn print_default(e: &Exception<'_>) {
-    eprintln!("evloop: {e}");
+    print_line(format_args!("evloop: {e}"));
+}
+
+/// One line on stderr, ignoring write errors.
+pub(crate) fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{args}");
 }

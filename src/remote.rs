@@ -30,6 +30,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::Arc;
 use std::thread::ThreadId;
 
+use crate::callback::SendFn;
 use crate::concurrent::{forward, ConcurrentFuture};
 use crate::error::{LoopClosed, TaskError};
 use crate::oneshot;
@@ -38,8 +39,9 @@ use crate::task::RemoteTask;
 
 /// A job from another thread.
 pub(crate) enum RemoteJob {
-    /// `call_soon_threadsafe`, with where it was called from.
-    Call(Box<dyn FnOnce() + Send>, &'static Location<'static>),
+    /// `call_soon_threadsafe`, with where it was called from. Small
+    /// closures travel inline, with no allocation.
+    Call(SendFn, &'static Location<'static>),
     /// A task woken off the loop thread (its `scheduled` flag is set).
     Wake(RemoteTask),
 }
@@ -167,7 +169,7 @@ impl LoopHandle {
         F: FnOnce() + Send + 'static,
     {
         self.shared
-            .push(RemoteJob::Call(Box::new(f), Location::caller()))
+            .push(RemoteJob::Call(SendFn::new(f), Location::caller()))
             .map_err(|_| LoopClosed)
     }
 
@@ -219,7 +221,9 @@ impl LoopHandle {
         };
         // Refused (closed loop): the job and its sender are dropped here,
         // which resolves the future to `LoopClosed`.
-        let _ = self.shared.push(RemoteJob::Call(Box::new(job), location));
+        let _ = self
+            .shared
+            .push(RemoteJob::Call(SendFn::new(job), location));
         ConcurrentFuture::new(rx, self.shared.loop_thread)
     }
 
@@ -257,7 +261,7 @@ mod loom_tests {
     use loom::thread;
 
     fn job() -> RemoteJob {
-        RemoteJob::Call(Box::new(|| {}), Location::caller())
+        RemoteJob::Call(SendFn::new(|| {}), Location::caller())
     }
 
     fn shared() -> Shared {

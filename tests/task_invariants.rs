@@ -162,3 +162,132 @@ fn clones_of_a_waker_wake_the_same_task_once() {
     tick(&lp);
     assert_eq!(polls.get(), 2);
 }
+
+/// A waker of another executor that panics when woken.
+struct PanicOnWake;
+
+impl std::task::Wake for PanicOnWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        panic!("foreign waker");
+    }
+}
+
+/// Invariant 2 under panics: a task that is queued again in its final poll
+/// keeps its reference even if waking its (foreign) awaiter panics.
+#[test]
+fn a_panicking_foreign_joiner_does_not_free_a_queued_task() {
+    use std::future::Future;
+    let lp = EventLoop::new();
+    let seen = Rc::new(Cell::new(0));
+    let s = seen.clone();
+    lp.set_exception_handler(Some(move |_: &evloop::Exception<'_>| s.set(s.get() + 1)));
+    let gate = Rc::new(Cell::new(false));
+    let slot: Rc<Cell<Option<Waker>>> = Rc::default();
+    let (g, sl) = (gate.clone(), slot.clone());
+    let mut t = lp.ensure_future(std::future::poll_fn(move |cx| {
+        if !g.get() {
+            sl.set(Some(cx.waker().clone()));
+            return Poll::Pending;
+        }
+        cx.waker().wake_by_ref(); // queued again during the final poll
+        Poll::Ready(())
+    }));
+    tick(&lp);
+    let foreign = Waker::from(std::sync::Arc::new(PanicOnWake));
+    let mut cx = std::task::Context::from_waker(&foreign);
+    assert!(std::pin::Pin::new(&mut t).poll(&mut cx).is_pending());
+    gate.set(true);
+    slot.take().unwrap().wake();
+    tick(&lp); // the task finishes; its joiner's wake panics, reported
+    tick(&lp); // the stale entry releases its reference
+    assert_eq!(seen.get(), 1);
+    assert!(t.done());
+    drop(t);
+}
+
+/// A task allocated where a finished awaiter lived is still woken when the
+/// task it awaits finishes (the waiter record is matched by key, not only
+/// by address).
+#[test]
+fn a_new_awaiter_at_a_reused_address_is_woken() {
+    let lp = EventLoop::new();
+    let gate = evloop::sync::Event::new();
+    let g = gate.clone();
+    let shared: Rc<std::cell::RefCell<Option<evloop::Task<()>>>> = Rc::new(
+        std::cell::RefCell::new(Some(lp.ensure_future(async move { g.wait().await }))),
+    );
+    fn awaiter(
+        shared: Rc<std::cell::RefCell<Option<evloop::Task<()>>>>,
+        once: bool,
+    ) -> impl std::future::Future<Output = ()> {
+        std::future::poll_fn(move |cx| {
+            let mut h = shared.borrow_mut();
+            let p = std::pin::Pin::new(h.as_mut().unwrap()).poll_ref(cx);
+            if once || p {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+    trait PollRef {
+        fn poll_ref(self, cx: &mut std::task::Context<'_>) -> bool;
+    }
+    impl PollRef for std::pin::Pin<&mut evloop::Task<()>> {
+        fn poll_ref(self, cx: &mut std::task::Context<'_>) -> bool {
+            std::future::Future::poll(self, cx).is_ready()
+        }
+    }
+    // W polls the handle once and finishes; a filler takes W's registry slot;
+    // X (same type as W, so likely W's address) awaits the handle.
+    drop(lp.ensure_future(awaiter(shared.clone(), true)));
+    tick(&lp);
+    // Large, so it takes W's registry key but not W's allocation.
+    let _filler = lp.ensure_future(async {
+        let big = [0u8; 4096];
+        std::future::pending::<()>().await;
+        std::hint::black_box(&big);
+    });
+    let x = lp.ensure_future(awaiter(shared.clone(), false));
+    tick(&lp);
+    tick(&lp);
+    gate.set();
+    for _ in 0..5 {
+        tick(&lp);
+    }
+    assert!(
+        x.done(),
+        "the awaiter was woken when the awaited task finished"
+    );
+}
+
+/// Dropping the owning `EventLoop` while it runs (through a reference from
+/// `current()`) still closes it when the last reference goes, so task
+/// futures are dropped on the loop thread.
+#[test]
+fn dropping_the_owner_while_running_still_closes_on_the_loop_thread() {
+    let lp = EventLoop::new();
+    let current = lp
+        .run_until_complete(async { EventLoop::current() })
+        .unwrap();
+    let owner = Rc::new(std::cell::RefCell::new(Some(lp)));
+    let dropped_on = Rc::new(Cell::new(None));
+    let guard = DropsOn(dropped_on.clone());
+    let slot: Rc<Cell<Option<Waker>>> = Rc::default();
+    let s = slot.clone();
+    drop(current.ensure_future(async move {
+        let _guard = guard;
+        grab_waker(s).await;
+        std::future::pending::<()>().await
+    }));
+    tick(&current);
+    let waker = slot.take().unwrap();
+    let o = owner.clone();
+    current
+        .call_soon(move || drop(o.borrow_mut().take()))
+        .unwrap();
+    tick(&current);
+    drop(current); // the last reference: closes here
+    assert_eq!(dropped_on.get(), Some(thread::current().id()));
+    thread::spawn(move || drop(waker)).join().unwrap();
+}

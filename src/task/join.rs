@@ -79,8 +79,12 @@ impl<T: 'static> Future for Task<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if !self.raw.is_complete() {
             let waker = cx.waker();
+            let owner = self.raw.owner();
             // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
-            let same = unsafe { self.raw.with_local(|l| l.join_waiter.will_wake(waker)) };
+            let same = unsafe {
+                self.raw
+                    .with_local(|l| l.join_waiter.will_wake(waker, owner))
+            };
             if !same {
                 // SAFETY: loop thread.
                 let waiter = unsafe { JoinWaiter::for_waker(waker, self.raw.owner()) };

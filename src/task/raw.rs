@@ -357,7 +357,12 @@ impl Drop for LocalRef {
         // SAFETY: as in `clone`.
         let last = unsafe {
             self.raw.with_local(|l| {
-                l.local_refs -= 1;
+                // An underflow would mean a freed task is still in use:
+                // stop rather than go on silently.
+                l.local_refs = l
+                    .local_refs
+                    .checked_sub(1)
+                    .unwrap_or_else(|| std::process::abort());
                 l.local_refs == 0
             })
         };
@@ -405,12 +410,28 @@ impl JoinWaiter {
         JoinWaiter::Waker(waker.clone())
     }
 
-    /// Whether this already stands for `waker` (so a re-poll changes nothing).
-    pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
+    /// Whether this already stands for `waker` (so a re-poll changes
+    /// nothing). A local waiter matches only the same task *and* registry
+    /// key: a new task at a freed task's address must not be mistaken for it.
+    ///
+    /// # Safety
+    ///
+    /// On `owner`'s loop thread.
+    pub(crate) unsafe fn will_wake(&self, waker: &Waker, owner: &Arc<Shared>) -> bool {
         match self {
             JoinWaiter::None => false,
-            JoinWaiter::Local { task, .. } => {
-                std::ptr::eq(waker.vtable(), &WAKER_VTABLE) && waker.data() as usize == task.addr()
+            JoinWaiter::Local { key, task } => {
+                if !std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
+                    || waker.data() as usize != task.addr()
+                {
+                    return false;
+                }
+                // SAFETY: an evloop waker's data is a live task header.
+                let header = unsafe { &*(waker.data() as *const Header) };
+                // The owner first: only then is the header's `Local` ours
+                // to read. SAFETY: same loop, so this thread; no user code.
+                Arc::ptr_eq(&header.owner, owner)
+                    && unsafe { (*header.local.get()).registry_key } == *key
             }
             JoinWaiter::Waker(w) => w.will_wake(waker),
         }
