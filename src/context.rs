@@ -22,7 +22,8 @@ thread_local! {
 /// any loop is already running here.
 pub(crate) fn enter(core: &Rc<Core>) -> Option<EnterGuard> {
     CURRENT.with(|c| {
-        let mut c = c.borrow_mut();
+        // Borrowed means some loop code is on the stack: already running.
+        let mut c = c.try_borrow_mut().ok()?;
         if c.is_some() {
             return None;
         }
@@ -48,6 +49,18 @@ pub(crate) fn current() -> Option<Rc<Core>> {
 }
 
 /// The running loop, or a panic naming `function`.
+/// Runs `f` with the running loop, without cloning its `Rc` (the hot path
+/// of `evloop::ensure_future`); panics like [`expect_current`].
+#[track_caller]
+pub(crate) fn with_current<R>(function: &str, f: impl FnOnce(&Core) -> R) -> R {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(core) => f(core),
+        None => panic!(
+            "{function} called outside a running evloop: no evloop is running on this thread"
+        ),
+    })
+}
+
 #[track_caller]
 pub(crate) fn expect_current(function: &str) -> Rc<Core> {
     current().unwrap_or_else(|| {

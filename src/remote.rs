@@ -238,6 +238,24 @@ impl LoopHandle {
         self.run_coroutine_threadsafe(move || future)
     }
 
+    /// Asks the loop to stop (as [`EventLoop::stop`](crate::EventLoop::stop)),
+    /// from any thread: the request travels as a threadsafe job, so
+    /// `run_forever` returns after the iteration that runs it.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let handle = lp.handle();
+    /// std::thread::spawn(move || handle.stop().unwrap());
+    /// lp.run_forever().unwrap();
+    /// ```
+    pub fn stop(&self) -> Result<(), LoopClosed> {
+        self.call_soon_threadsafe(|| {
+            if let Some(core) = crate::context::current() {
+                core.stop();
+            }
+        })
+    }
+
     /// Whether the loop is closed (later calls will be refused).
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()

@@ -19,8 +19,8 @@ pub fn ensure_future<F>(future: F) -> Task<F::Output>
 where
     F: Future + 'static,
 {
-    let core = crate::context::expect_current("evloop::ensure_future");
-    core.spawn(future, std::panic::Location::caller())
+    let at = std::panic::Location::caller();
+    crate::context::with_current("evloop::ensure_future", |core| core.spawn(future, at))
 }
 
 /// Lets the other ready work run: returns `Pending` once, after queueing the
