@@ -30,6 +30,7 @@ use crate::io::sources::{Dispatch, IoKey, Sources};
 use crate::ready::{Callback, ReadyQueue, Runnable};
 use crate::remote::{RemoteJob, Shared};
 use crate::stats::{bump, Counters, Stats};
+use crate::sys::timerfd::TimerFd;
 use crate::task::{JoinWaiter, LocalRef, Payload, RawTask, Task, TaskPtr};
 use crate::timer::{TimerKey, Wheel};
 
@@ -87,6 +88,11 @@ pub(crate) struct Core {
     setter_generation: Cell<u64>,
     /// Work in flight on other threads that virtual time must wait for.
     external: Cell<usize>,
+    /// High-resolution mode: the timerfd (made on first use, registered as
+    /// a source) and the deadline it is armed for (`u64::MAX`: none).
+    timerfd: RefCell<Option<TimerFd>>,
+    timerfd_deadline: Cell<u64>,
+    high_resolution: bool,
     /// The built-in pool, started on first use.
     executor: RefCell<Option<Arc<ThreadPool>>>,
     executor_threads: usize,
@@ -105,6 +111,8 @@ pub(crate) struct SetterId {
 pub(crate) struct Config {
     pub(crate) virtual_time: bool,
     pub(crate) tick_ns: u64,
+    /// Wait for timers on a timerfd instead of epoll's millisecond timeout.
+    pub(crate) high_resolution: bool,
     pub(crate) events_capacity: usize,
     pub(crate) executor_threads: Option<usize>,
 }
@@ -114,6 +122,7 @@ impl Default for Config {
         Config {
             virtual_time: false,
             tick_ns: DEFAULT_TICK_NS,
+            high_resolution: false,
             events_capacity: 1024,
             executor_threads: None,
         }
@@ -149,6 +158,9 @@ impl Core {
             setter_generation: Cell::new(0),
             external: Cell::new(0),
             executor: RefCell::new(None),
+            timerfd: RefCell::new(None),
+            timerfd_deadline: Cell::new(u64::MAX),
+            high_resolution: config.high_resolution,
             executor_threads: config
                 .executor_threads
                 .unwrap_or_else(ThreadPool::default_size),
@@ -299,7 +311,42 @@ impl Core {
             };
         }
         let until = Duration::from_nanos(next.saturating_sub(self.now()));
+        if self.high_resolution && !until.is_zero() && self.arm_timerfd(next, until) {
+            return max_wait; // the timerfd's edge ends the wait, on time
+        }
         Some(max_wait.map_or(until, |m| m.min(until)))
+    }
+
+    /// High-resolution mode: make sure the timerfd fires at `deadline`.
+    /// A syscall only when the earliest deadline changed since the last arm
+    /// (smol re-arms on every wait; a loop that sleeps often would pay for
+    /// it each time). `false` if no timerfd could be had: fall back to
+    /// epoll's timeout.
+    fn arm_timerfd(&self, deadline: u64, until: Duration) -> bool {
+        if self.timerfd_deadline.get() == deadline {
+            return true;
+        }
+        if self.timerfd.borrow().is_none() {
+            let Ok(fd) = TimerFd::new() else {
+                return false;
+            };
+            // A source like any other: its event only has to end the wait.
+            let mut source = mio::unix::SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&fd));
+            if self.register(&mut source, mio::Interest::READABLE).is_err() {
+                return false;
+            }
+            *self.timerfd.borrow_mut() = Some(fd);
+        }
+        let armed = self
+            .timerfd
+            .borrow()
+            .as_ref()
+            .is_some_and(|fd| fd.arm(until).is_ok());
+        if armed {
+            bump(&self.counters.timer_arms);
+            self.timerfd_deadline.set(deadline);
+        }
+        armed
     }
 
     /// Virtual time: nothing happened and the loop would now sleep until

@@ -38,6 +38,9 @@ pub struct Stats {
     pub tasks_polled: u64,
     /// Timers that expired.
     pub timers_fired: u64,
+    /// High-resolution mode: times the timerfd was (re-)armed, once per
+    /// change of the earliest deadline.
+    pub timer_arms: u64,
     /// Jobs taken from the remote queue (threadsafe calls and cross-thread wakes).
     pub remote_jobs: u64,
 }
@@ -54,6 +57,7 @@ pub(crate) struct Counters {
     pub(crate) callbacks_run: Cell<u64>,
     pub(crate) tasks_polled: Cell<u64>,
     pub(crate) timers_fired: Cell<u64>,
+    pub(crate) timer_arms: Cell<u64>,
     pub(crate) remote_jobs: Cell<u64>,
 }
 
@@ -75,6 +79,7 @@ impl Counters {
             callbacks_run: self.callbacks_run.get(),
             tasks_polled: self.tasks_polled.get(),
             timers_fired: self.timers_fired.get(),
+            timer_arms: self.timer_arms.get(),
             remote_jobs: self.remote_jobs.get(),
         }
     }

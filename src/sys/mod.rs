@@ -2,6 +2,7 @@
 //! the task module.
 
 pub(crate) mod signal;
+pub(crate) mod timerfd;
 
 use std::io;
 use std::net::SocketAddr;
