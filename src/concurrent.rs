@@ -81,11 +81,21 @@ impl std::error::Error for ConcurrentError {}
 pub struct ConcurrentFuture<T> {
     rx: oneshot::Receiver<Result<T, TaskError>>,
     loop_thread: ThreadId,
+    /// [`Builder::spin_before_park`](crate::Builder::spin_before_park) of the loop.
+    spin: Duration,
 }
 
 impl<T> ConcurrentFuture<T> {
-    pub(crate) fn new(rx: oneshot::Receiver<Result<T, TaskError>>, loop_thread: ThreadId) -> Self {
-        ConcurrentFuture { rx, loop_thread }
+    pub(crate) fn new(
+        rx: oneshot::Receiver<Result<T, TaskError>>,
+        loop_thread: ThreadId,
+        spin: Duration,
+    ) -> Self {
+        ConcurrentFuture {
+            rx,
+            loop_thread,
+            spin,
+        }
     }
 
     /// Blocks until the work is done and takes its value.
@@ -108,7 +118,7 @@ impl<T> ConcurrentFuture<T> {
         if !self.rx.is_done() && std::thread::current().id() == self.loop_thread {
             return Err(ConcurrentError::OnLoopThread);
         }
-        match self.rx.recv_blocking(deadline) {
+        match self.rx.recv_blocking(deadline, self.spin) {
             Some(outcome) => convert(outcome),
             None => Err(ConcurrentError::TimedOut),
         }

@@ -115,6 +115,8 @@ pub(crate) struct Config {
     pub(crate) high_resolution: bool,
     pub(crate) events_capacity: usize,
     pub(crate) executor_threads: Option<usize>,
+    /// `Builder::spin_before_park` (zero: off).
+    pub(crate) spin: Duration,
 }
 
 impl Default for Config {
@@ -125,6 +127,7 @@ impl Default for Config {
             high_resolution: false,
             events_capacity: 1024,
             executor_threads: None,
+            spin: Duration::ZERO,
         }
     }
 }
@@ -147,7 +150,7 @@ impl Core {
             io_dispatch: RefCell::default(),
             fds: RefCell::default(),
             signals: RefCell::default(),
-            shared: Arc::new(Shared::new(waker)),
+            shared: Arc::new(Shared::new(waker, config.spin)),
             clock: Clock::new(config.virtual_time),
             counters: Counters::default(),
             running: Cell::new(false),
@@ -273,6 +276,11 @@ impl Core {
         } else {
             self.idle_timeout(max_wait)
         };
+        let timeout = if timeout != Some(Duration::ZERO) && self.spin_for_remote_work(timeout) {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         let blocking = timeout != Some(Duration::ZERO);
         // The sleep-flag protocol (see `remote`): declare the loop parked,
         // then look at the queue once more before blocking.
@@ -292,6 +300,18 @@ impl Core {
         if self.clock.is_virtual() && !got_events && self.shared.len() == 0 {
             self.advance_virtual_clock(max_wait);
         }
+    }
+
+    /// `spin_before_park`: before sleeping in `epoll_wait` (for at least
+    /// the spin time), watch the remote queue for up to the spin time;
+    /// `true` if a job came. The loop is not parked meanwhile, so senders
+    /// skip the eventfd write, and the job is taken without a wake-up.
+    fn spin_for_remote_work(&self, timeout: Option<Duration>) -> bool {
+        let spin = self.shared.spin;
+        if timeout.is_some_and(|t| t <= spin) {
+            return false;
+        }
+        crate::sync::spin::spin_until(spin, || self.shared.has_jobs())
     }
 
     /// How long to block when nothing is ready: until the next timer, capped
@@ -712,8 +732,13 @@ impl Core {
     /// The built-in executor, started on first use.
     pub(crate) fn default_executor(&self) -> Arc<ThreadPool> {
         let mut slot = self.executor.borrow_mut();
-        slot.get_or_insert_with(|| Arc::new(ThreadPool::new(self.executor_threads)))
-            .clone()
+        slot.get_or_insert_with(|| {
+            Arc::new(ThreadPool::with_spin(
+                self.executor_threads,
+                self.shared.spin,
+            ))
+        })
+        .clone()
     }
 
     /// Waits for the built-in executor's jobs and stops its threads.

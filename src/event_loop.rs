@@ -572,6 +572,27 @@ impl Builder {
         self
     }
 
+    /// Spin before sleeping (off by default; it burns a core while idle).
+    /// Waking a sleeping thread through an eventfd or a futex costs tens of
+    /// µs on a virtual machine, while two spinning threads exchange a
+    /// message in well under a µs. With a spin time `d`:
+    ///
+    /// - the loop watches its remote queue for up to `d` before it blocks in
+    ///   `epoll_wait` (only when no timer is due sooner); a job that comes
+    ///   meanwhile is taken with no eventfd write and no wake-up;
+    /// - the built-in executor's idle workers watch for jobs for up to `d`
+    ///   before they park;
+    /// - [`ConcurrentFuture::result`](crate::ConcurrentFuture::result) spins
+    ///   for up to `d` before it blocks.
+    ///
+    /// For latency-critical embedders, as parking_lot and Go's scheduler
+    /// spin briefly. I/O readiness is not watched while spinning: it is seen
+    /// at the next poll, at most `d` later.
+    pub fn spin_before_park(mut self, d: Duration) -> Builder {
+        self.config.spin = d;
+        self
+    }
+
     /// The most threads the built-in executor starts (default
     /// `min(32, cores + 4)`, asyncio's default). At least 1.
     pub fn executor_threads(mut self, threads: usize) -> Builder {

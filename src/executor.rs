@@ -25,6 +25,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_queue::SegQueue;
 use parking_lot::{Condvar, Mutex};
@@ -68,6 +69,7 @@ pub trait Executor {
 /// thread lives on.
 pub struct ThreadPool {
     shared: Arc<PoolShared>,
+    spin: Duration,
     threads: Mutex<Vec<JoinHandle<()>>>,
     max_threads: usize,
 }
@@ -99,7 +101,15 @@ struct PoolShared {
 impl ThreadPool {
     /// A pool of up to `max_threads` threads (at least 1), started lazily.
     pub fn new(max_threads: usize) -> ThreadPool {
+        ThreadPool::with_spin(max_threads, Duration::ZERO)
+    }
+
+    /// A pool whose idle workers spin for up to `spin`, watching for a job,
+    /// before they park (see
+    /// [`Builder::spin_before_park`](crate::Builder::spin_before_park)).
+    pub fn with_spin(max_threads: usize, spin: Duration) -> ThreadPool {
         ThreadPool {
+            spin,
             shared: Arc::new(PoolShared {
                 jobs: SegQueue::new(),
                 idle: AtomicUsize::new(0),
@@ -157,10 +167,11 @@ impl ThreadPool {
             return;
         }
         let shared = self.shared.clone();
+        let spin = self.spin;
         let name = format!("evloop-executor-{}", threads.len());
         match std::thread::Builder::new()
             .name(name)
-            .spawn(move || worker(&shared))
+            .spawn(move || worker(&shared, spin))
         {
             Ok(handle) => threads.push(handle),
             // Out of threads: the workers that exist will get to the job.
@@ -228,10 +239,13 @@ impl fmt::Debug for ThreadPool {
     }
 }
 
-fn worker(s: &PoolShared) {
+fn worker(s: &PoolShared, spin: Duration) {
     loop {
         if let Some(work) = s.jobs.pop() {
             run_work(s, work);
+            continue;
+        }
+        if spin_for_work(s, spin) {
             continue;
         }
         let mut guard = s.lock.lock();
@@ -245,6 +259,12 @@ fn worker(s: &PoolShared) {
             return;
         }
     }
+}
+
+/// Watches the queue for up to `spin` before the worker parks; `true` if
+/// a job came (taken without a futex wake).
+fn spin_for_work(s: &PoolShared, spin: Duration) -> bool {
+    crate::sync::spin::spin_until(spin, || !s.jobs.is_empty())
 }
 
 fn run_work(s: &PoolShared, work: Work) {

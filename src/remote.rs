@@ -29,6 +29,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::Arc;
 use std::thread::ThreadId;
+use std::time::Duration;
 
 use crate::callback::SendFn;
 use crate::concurrent::{forward, ConcurrentFuture};
@@ -58,10 +59,12 @@ pub(crate) struct Shared {
     state: AtomicUsize,
     /// The thread the loop lives on (an `EventLoop` is `!Send`).
     loop_thread: ThreadId,
+    /// How long to spin before sleeping (`Builder::spin_before_park`).
+    pub(crate) spin: Duration,
 }
 
 impl Shared {
-    pub(crate) fn new(waker: Signal) -> Shared {
+    pub(crate) fn new(waker: Signal, spin: Duration) -> Shared {
         Shared {
             queue: Queue::new(),
             waker,
@@ -69,6 +72,7 @@ impl Shared {
             parked: AtomicBool::new(true),
             state: AtomicUsize::new(0),
             loop_thread: std::thread::current().id(),
+            spin,
         }
     }
 
@@ -115,6 +119,11 @@ impl Shared {
     /// Loop side: the next job, if any.
     pub(crate) fn pop(&self) -> Option<RemoteJob> {
         self.queue.pop()
+    }
+
+    /// Whether any job is queued (a snapshot).
+    pub(crate) fn has_jobs(&self) -> bool {
+        !self.queue.is_empty()
     }
 
     /// Jobs queued right now (a snapshot; senders may be adding more).
@@ -224,7 +233,7 @@ impl LoopHandle {
         let _ = self
             .shared
             .push(RemoteJob::Call(SendFn::new(job), location));
-        ConcurrentFuture::new(rx, self.shared.loop_thread)
+        ConcurrentFuture::new(rx, self.shared.loop_thread, self.shared.spin)
     }
 
     /// [`run_coroutine_threadsafe`](LoopHandle::run_coroutine_threadsafe) for
@@ -283,7 +292,7 @@ mod loom_tests {
     }
 
     fn shared() -> Shared {
-        let s = Shared::new(Signal::default());
+        let s = Shared::new(Signal::default(), std::time::Duration::ZERO);
         s.unpark(); // inside run_once
         s
     }

@@ -127,9 +127,17 @@ struct EvloopThread {
 
 impl EvloopThread {
     fn start() -> EvloopThread {
+        EvloopThread::start_with(Duration::ZERO)
+    }
+
+    /// With `Builder::spin_before_park(spin)` (zero: off).
+    fn start_with(spin: Duration) -> EvloopThread {
         let (tx, rx) = std_mpsc::channel();
         let thread = thread::spawn(move || {
-            let lp = runtime::evloop();
+            let lp = EventLoop::builder()
+                .spin_before_park(spin)
+                .build()
+                .expect("an event loop");
             tx.send(lp.handle()).unwrap();
             lp.run_forever().unwrap();
         });
@@ -208,6 +216,13 @@ pub fn xthread_rtt_evloop(n: usize) -> Vec<Duration> {
     one_by_one(n / 10 + 1, n, |x| lp.round_trip(x))
 }
 
+/// [`xthread_rtt_evloop`] with the loop (and `result()`) spinning for up to
+/// `spin` before sleeping (`Builder::spin_before_park`).
+pub fn xthread_rtt_evloop_spin(n: usize, spin: Duration) -> Vec<Duration> {
+    let lp = EvloopThread::start_with(spin);
+    one_by_one(n / 10 + 1, n, |x| lp.round_trip(x))
+}
+
 /// `n` round trips from this thread to a tokio runtime on another thread.
 pub fn xthread_rtt_tokio(n: usize) -> Vec<Duration> {
     let rt = TokioThread::start();
@@ -232,6 +247,28 @@ pub fn executor_seq_evloop(n: usize) -> Duration {
         })
         .unwrap();
     lp.shutdown_default_executor(); // join the workers: no thread outlives the run
+    elapsed
+}
+
+/// [`executor_seq_evloop`] with `spin_before_park(spin)`: the workers spin
+/// before parking.
+pub fn executor_seq_evloop_spin(n: usize, spin: Duration) -> Duration {
+    let lp = EventLoop::builder()
+        .spin_before_park(spin)
+        .build()
+        .expect("an event loop");
+    let elapsed = lp
+        .run_until_complete(async move {
+            let lp = EventLoop::current();
+            lp.run_in_executor(|| 0u64).await.unwrap();
+            let start = Instant::now();
+            for i in 0..n as u64 {
+                black_box(lp.run_in_executor(move || i + 1).await.unwrap());
+            }
+            start.elapsed()
+        })
+        .unwrap();
+    lp.shutdown_default_executor();
     elapsed
 }
 

@@ -3,5 +3,6 @@
 
 mod event;
 pub(crate) mod shim;
+pub(crate) mod spin;
 
 pub use event::{Event, EventWait};

@@ -28,6 +28,10 @@ pub struct Spec {
     pub better: Better,
 }
 
+/// The spin time of the `_spin` workloads (evloop's
+/// `Builder::spin_before_park`; tokio has no such mode and runs plain).
+const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
 const fn lower(name: &'static str, unit: &'static str) -> Spec {
     Spec {
         name,
@@ -58,7 +62,9 @@ pub const SPECS: &[Spec] = &[
     lower("threadsafe_2p", "ns/job"),
     lower("xthread_rtt_p50", "µs"),
     lower("xthread_rtt_p99", "µs"),
+    lower("xthread_rtt_p50_spin", "µs"),
     lower("executor_seq", "µs/job"),
+    lower("executor_seq_spin", "µs/job"),
     lower("executor_concurrent", "ns/job"),
     lower("executor_concurrent_default", "ns/job"),
     higher("tcp_echo_1", "round trips/s"),
@@ -400,12 +406,37 @@ const FAMILIES: &[Family] = &[
         },
     },
     Family {
+        names: &["xthread_rtt_p50_spin"],
+        run: |side, c, _| {
+            let n = c.rtt;
+            let mut rtt = pick(
+                side,
+                || xthread::xthread_rtt_evloop_spin(n, SPIN),
+                || xthread::xthread_rtt_tokio(n),
+            );
+            rtt.sort_unstable();
+            Ok(Measured::one(us(quantile(&rtt, 0.5))))
+        },
+    },
+    Family {
         names: &["executor_seq"],
         run: |side, c, _| {
             let n = c.exec_seq;
             let d = pick(
                 side,
                 || xthread::executor_seq_evloop(n),
+                || xthread::executor_seq_tokio(n),
+            );
+            Ok(Measured::one(us(d) / n as f64))
+        },
+    },
+    Family {
+        names: &["executor_seq_spin"],
+        run: |side, c, _| {
+            let n = c.exec_seq;
+            let d = pick(
+                side,
+                || xthread::executor_seq_evloop_spin(n, SPIN),
                 || xthread::executor_seq_tokio(n),
             );
             Ok(Measured::one(us(d) / n as f64))
