@@ -45,6 +45,13 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// For hosts whose own loop deals in `io::Error` (as `poll(2)` loops do).
+impl From<RunError> for std::io::Error {
+    fn from(e: RunError) -> std::io::Error {
+        std::io::Error::other(e)
+    }
+}
+
 /// The loop is closed: the call was refused and its argument dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoopClosed;
