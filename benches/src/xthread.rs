@@ -126,10 +126,6 @@ struct EvloopThread {
 }
 
 impl EvloopThread {
-    fn start() -> EvloopThread {
-        EvloopThread::start_with(Duration::ZERO)
-    }
-
     /// With `Builder::spin_before_park(spin)` (zero: off).
     fn start_with(spin: Duration) -> EvloopThread {
         let (tx, rx) = std_mpsc::channel();
@@ -212,8 +208,7 @@ impl Drop for TokioThread {
 /// `n` round trips from this thread to an evloop on another thread, timed
 /// one by one (after `n / 10` untimed ones).
 pub fn xthread_rtt_evloop(n: usize) -> Vec<Duration> {
-    let lp = EvloopThread::start();
-    one_by_one(n / 10 + 1, n, |x| lp.round_trip(x))
+    xthread_rtt_evloop_spin(n, Duration::ZERO)
 }
 
 /// [`xthread_rtt_evloop`] with the loop (and `result()`) spinning for up to
@@ -234,24 +229,11 @@ pub fn xthread_rtt_tokio(n: usize) -> Vec<Duration> {
 /// `n` trivial `run_in_executor` jobs, one at a time, each awaited before
 /// the next; after one untimed job (which starts the first worker).
 pub fn executor_seq_evloop(n: usize) -> Duration {
-    let lp = runtime::evloop();
-    let elapsed = lp
-        .run_until_complete(async move {
-            let lp = EventLoop::current();
-            lp.run_in_executor(|| 0u64).await.unwrap();
-            let start = Instant::now();
-            for i in 0..n as u64 {
-                black_box(lp.run_in_executor(move || i + 1).await.unwrap());
-            }
-            start.elapsed()
-        })
-        .unwrap();
-    lp.shutdown_default_executor(); // join the workers: no thread outlives the run
-    elapsed
+    executor_seq_evloop_spin(n, Duration::ZERO)
 }
 
-/// [`executor_seq_evloop`] with `spin_before_park(spin)`: the workers spin
-/// before parking.
+/// [`executor_seq_evloop`] with `spin_before_park(spin)` (zero: off): the
+/// workers spin before parking.
 pub fn executor_seq_evloop_spin(n: usize, spin: Duration) -> Duration {
     let lp = EventLoop::builder()
         .spin_before_park(spin)
