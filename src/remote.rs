@@ -86,7 +86,10 @@ impl Shared {
         self.queue.push(job);
         self.state.fetch_sub(SENDER, Ordering::Release);
         fence(Ordering::SeqCst);
-        if self.parked.swap(false, Ordering::AcqRel) {
+        // A plain load first: while the loop is awake (the common case under
+        // load) a send then costs no read-modify-write on this shared line.
+        // The swap decides who writes the eventfd when it may be asleep.
+        if self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::AcqRel) {
             // An eventfd write can only fail if the counter is saturated,
             // and then the loop is already readable: nothing is lost.
             let _ = self.waker.wake();
