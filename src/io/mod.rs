@@ -7,7 +7,7 @@ pub(crate) mod signal;
 pub(crate) mod sources;
 
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
@@ -81,6 +81,69 @@ impl<S: mio::event::Source> IoHandle<S> {
         let mut source = self.source.take().expect("present until into_inner");
         self.core.deregister(&mut source, self.key)?;
         Ok(source)
+    }
+}
+
+/// The byte-stream operations of TCP and Unix-domain streams (mio's streams
+/// implement `Read` and `Write` for `&S`).
+impl<S: mio::event::Source> IoHandle<S>
+where
+    for<'a> &'a S: Read + Write,
+{
+    /// Reads some bytes; `Ok(0)` at end of stream.
+    pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.op(Direction::Read, |mut s| s.read(buf)).await
+    }
+
+    /// Writes some bytes; returns how many.
+    pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.op(Direction::Write, |mut s| s.write(buf)).await
+    }
+
+    /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the stream ends first.
+    pub(crate) async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.read(&mut buf[filled..]).await? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => filled += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes all of `buf`; `WriteZero` if the socket takes nothing.
+    pub(crate) async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for a non-blocking `connect` to finish: it has when the socket
+    /// turns writable, and then `SO_ERROR` (`take_error`) says whether it
+    /// worked; a peer address that is not there yet means "still going".
+    pub(crate) async fn connected<A>(
+        &self,
+        take_error: impl Fn(&S) -> io::Result<Option<io::Error>>,
+        peer_addr: impl Fn(&S) -> io::Result<A>,
+    ) -> io::Result<()> {
+        self.op(Direction::Write, |s| {
+            if let Some(e) = take_error(s)? {
+                return Err(e);
+            }
+            match peer_addr(s) {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 }
 

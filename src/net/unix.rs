@@ -114,23 +114,11 @@ impl UnixStream {
     /// If no evloop is running on this thread.
     pub async fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         let stream = UnixStream::from_mio(mio::net::UnixStream::connect(path)?)?;
-        // As for TCP: a connect in progress completes when the socket turns
-        // writable; then SO_ERROR tells whether it worked.
-        std::future::poll_fn(|cx| {
-            stream.io.poll_op(Direction::Write, cx, |s| {
-                if let Some(e) = s.take_error()? {
-                    return Err(e);
-                }
-                match s.peer_addr() {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                    Err(e) => Err(e),
-                }
-            })
-        })
-        .await?;
+        // As for TCP: done when writable, then SO_ERROR says how it went.
+        stream
+            .io
+            .connected(|s| s.take_error(), |s| s.peer_addr())
+            .await?;
         Ok(stream)
     }
 
@@ -171,38 +159,25 @@ impl UnixStream {
     /// Reads some bytes; `Ok(0)` at end of stream. Cancel-safe: if the
     /// future is dropped before it completes, no data was read.
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.op(Direction::Read, |mut s| s.read(buf)).await
+        self.io.read(buf).await
     }
 
     /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the stream ends
     /// first. Not cancel-safe: bytes read before the future is dropped are lost.
     pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.read(&mut buf[filled..]).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => filled += n,
-            }
-        }
-        Ok(())
+        self.io.read_exact(buf).await
     }
 
     /// Writes some bytes; returns how many. Cancel-safe: if the future is
     /// dropped before it completes, nothing was written.
     pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.op(Direction::Write, |mut s| s.write(buf)).await
+        self.io.write(buf).await
     }
 
     /// Writes all of `buf`. Not cancel-safe: if the future is dropped
     /// half-way, an unknown prefix of `buf` was written.
-    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        self.io.write_all(buf).await
     }
 
     /// Shuts down the read half, the write half (the peer reads EOF), or
