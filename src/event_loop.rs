@@ -384,6 +384,7 @@ impl EventLoop {
     /// let lp = evloop::EventLoop::new();
     /// lp.add_signal_handler(libc::SIGUSR2, || evloop::EventLoop::current().stop())
     ///     .unwrap();
+    /// // SAFETY: raise(3) only delivers a signal to this process.
     /// unsafe { libc::raise(libc::SIGUSR2) };
     /// lp.run_forever().unwrap();
     /// assert!(lp.remove_signal_handler(libc::SIGUSR2).unwrap());
