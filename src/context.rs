@@ -55,17 +55,19 @@ pub(crate) fn current() -> Option<Rc<Core>> {
 pub(crate) fn with_current<R>(function: &str, f: impl FnOnce(&Core) -> R) -> R {
     CURRENT.with(|c| match &*c.borrow() {
         Some(core) => f(core),
-        None => panic!(
-            "{function} called outside a running evloop: no evloop is running on this thread"
-        ),
+        None => not_running(function),
     })
 }
 
 #[track_caller]
 pub(crate) fn expect_current(function: &str) -> Rc<Core> {
-    current().unwrap_or_else(|| {
-        panic!("{function} called outside a running evloop: no evloop is running on this thread")
-    })
+    current().unwrap_or_else(|| not_running(function))
+}
+
+/// The panic of the free functions called with no loop running.
+#[track_caller]
+fn not_running(function: &str) -> ! {
+    panic!("{function} called outside a running evloop: no evloop is running on this thread")
 }
 
 /// Wakes `task`: onto the ready queue if its loop is running on this

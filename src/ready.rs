@@ -75,7 +75,7 @@ impl ReadyQueue {
     /// queued, and hands it back so that the caller drops it outside of any
     /// borrow (its `Drop` may re-enter the loop).
     pub(crate) fn cancel(&mut self, seq: u64) -> Option<Callback> {
-        let index = usize::try_from(seq.checked_sub(self.head)?).ok()?;
+        let index = self.index_of(seq)?;
         let slot = self.entries.get_mut(index)?;
         match std::mem::replace(slot, Runnable::Cancelled) {
             Runnable::Callback(cb) => Some(cb),
@@ -88,13 +88,13 @@ impl ReadyQueue {
 
     /// Whether the entry with sequence number `seq` is still queued and live.
     pub(crate) fn is_pending(&self, seq: u64) -> bool {
-        let Some(index) = seq.checked_sub(self.head) else {
-            return false;
-        };
-        matches!(
-            self.entries.get(index as usize),
-            Some(Runnable::Callback(_))
-        )
+        let entry = self.index_of(seq).and_then(|i| self.entries.get(i));
+        matches!(entry, Some(Runnable::Callback(_)))
+    }
+
+    /// Where entry `seq` sits, if it has not been popped (`seq - head`).
+    fn index_of(&self, seq: u64) -> Option<usize> {
+        usize::try_from(seq.checked_sub(self.head)?).ok()
     }
 
     /// Takes every entry out (for teardown), leaving the sequence numbering intact.
