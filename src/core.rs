@@ -33,6 +33,7 @@ use crate::stats::{bump, Counters, Stats};
 use crate::sys::timerfd::TimerFd;
 use crate::task::{JoinWaiter, LocalRef, Payload, RawTask, Task, TaskPtr};
 use crate::timer::{TimerKey, Wheel};
+use crate::watch::Watch;
 
 /// The token of the `mio::Waker` of the remote queue. I/O sources use
 /// tokens built from a slab key, which never reach `usize::MAX`.
@@ -59,6 +60,13 @@ pub(crate) enum TimerEntry {
 /// The exception handler, shared out of its `RefCell` before it is called.
 pub(crate) type Handler = Rc<dyn Fn(&Exception<'_>)>;
 
+/// What kind of item a stretch of the ready phase began with.
+#[derive(Clone, Copy)]
+enum Ran {
+    Callback,
+    Task,
+}
+
 pub(crate) struct Core {
     ready: RefCell<ReadyQueue>,
     timers: RefCell<Wheel<TimerEntry>>,
@@ -79,6 +87,10 @@ pub(crate) struct Core {
     shared: Arc<Shared>,
     clock: Clock,
     counters: Counters,
+    /// Busy and blocked time, slow items, lag (`watch.rs`).
+    watch: Watch,
+    /// `Builder::debug`.
+    debug: bool,
     running: Cell<bool>,
     stopping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
@@ -117,6 +129,10 @@ pub(crate) struct Config {
     pub(crate) executor_threads: Option<usize>,
     /// `Builder::spin_before_park` (zero: off).
     pub(crate) spin: Duration,
+    /// `Builder::slow_callback_duration` (`None`: never report).
+    pub(crate) slow_callback: Option<Duration>,
+    /// `Builder::debug`.
+    pub(crate) debug: bool,
 }
 
 impl Default for Config {
@@ -128,6 +144,8 @@ impl Default for Config {
             events_capacity: 1024,
             executor_threads: None,
             spin: Duration::ZERO,
+            slow_callback: Some(crate::watch::DEFAULT_SLOW),
+            debug: false,
         }
     }
 }
@@ -153,6 +171,8 @@ impl Core {
             shared: Arc::new(Shared::new(waker, config.spin)),
             clock: Clock::new(config.virtual_time),
             counters: Counters::default(),
+            watch: Watch::new(config.slow_callback, config.debug),
+            debug: config.debug,
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),
@@ -206,7 +226,12 @@ impl Core {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.counters.snapshot()
+        let executor = self
+            .executor
+            .borrow()
+            .as_ref()
+            .map_or(0, |p| p.most_in_flight());
+        self.counters.snapshot(self.watch.times(), executor)
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -236,6 +261,7 @@ impl Core {
         let guard = crate::context::enter(self).ok_or(RunError::AlreadyRunning)?;
         self.running.set(true);
         self.shared.unpark();
+        self.watch.resume();
         Ok(Running {
             core: self.clone(),
             _guard: guard,
@@ -259,18 +285,22 @@ impl Core {
     /// This is the only place where callbacks run and tasks are polled.
     pub(crate) fn run_once(&self, max_wait: Option<Duration>) {
         bump(&self.counters.iterations);
-        self.poll_io(max_wait); // phases 1–3: timeout, epoll_wait, I/O events
-        self.drain_remote(); //    phase 4: threadsafe jobs and cross-thread wakes
-        self.fire_timers(); //     phase 5: expired timers → ready
-        self.run_ready(); //       phase 6: run what was ready at this point
+        let polled = self.poll_io(max_wait); // phases 1–3: timeout, epoll_wait, I/O events
+        let drained = self.drain_remote(); //   phase 4: threadsafe jobs and cross-thread wakes
+        let fired = self.fire_timers(); //      phase 5: expired timers → ready
+        if polled | drained | fired {
+            self.watch.lap(); // the loop's own work: not charged to the first item
+        }
+        self.run_ready(); //                    phase 6: run what was ready at this point
     }
 
     /// Phases 1–3. Skipped on most iterations while work is ready (the
     /// syscall rule), so a busy loop neither polls nor reads the clock.
-    fn poll_io(&self, max_wait: Option<Duration>) {
+    /// Returns whether it polled.
+    fn poll_io(&self, max_wait: Option<Duration>) -> bool {
         let timeout = if !self.ready.borrow().is_empty() || self.stopping.get() {
             if self.counters.iterations.get() % IO_POLL_INTERVAL != 0 {
-                return;
+                return false;
             }
             Some(Duration::ZERO)
         } else {
@@ -293,13 +323,18 @@ impl Core {
         if parked {
             bump(&self.counters.parks);
         }
+        if let Some(lag) = self.watch.poll_starts() {
+            self.report_lag(lag);
+        }
         let got_events = self.poll_events(timeout, parked);
+        self.watch.poll_ends(parked);
         if blocking {
             self.shared.unpark();
         }
         if self.clock.is_virtual() && !got_events && self.shared.len() == 0 {
             self.advance_virtual_clock(max_wait);
         }
+        true
     }
 
     /// `spin_before_park`: before sleeping in `epoll_wait` (for at least
@@ -440,11 +475,13 @@ impl Core {
     /// Phase 4: move the jobs queued by other threads onto the ready queue.
     /// Bounded by the queue's length when the drain starts, so a flood from
     /// other threads cannot keep the loop here.
-    fn drain_remote(&self) {
+    /// Returns whether there was any.
+    fn drain_remote(&self) -> bool {
         let n = self.shared.len();
         if n == 0 {
-            return;
+            return false;
         }
+        Counters::high_water(&self.counters.remote_high_water, n);
         let mut ready = self.ready.borrow_mut();
         for _ in 0..n {
             bump(&self.counters.remote_jobs);
@@ -466,13 +503,15 @@ impl Core {
                 None => break,
             }
         }
+        true
     }
 
     /// Phase 5: advance the wheel to now; expired callbacks join the ready
     /// queue in (deadline, insertion) order, sleeping tasks are woken.
-    fn fire_timers(&self) {
+    /// Returns whether any timer was pending.
+    fn fire_timers(&self) -> bool {
         if self.timers.borrow().pending() == 0 {
-            return; // no clock read while no timer is pending
+            return false; // no clock read while no timer is pending
         }
         let now = self.now();
         let mut expired = std::mem::take(&mut *self.expired.borrow_mut());
@@ -481,6 +520,7 @@ impl Core {
             self.expire(key);
         }
         *self.expired.borrow_mut() = expired;
+        true
     }
 
     fn expire(&self, key: TimerKey) {
@@ -500,9 +540,31 @@ impl Core {
 
     /// Phase 6: run exactly the entries that are ready now; what they
     /// schedule runs in the next iteration (asyncio's snapshot rule).
+    /// Timed in chunks (see `watch.rs`): one clock read per chunk, not per
+    /// item, and the chunk's first item named if it was slow.
     fn run_ready(&self) {
         let n = self.ready.borrow().len();
-        for _ in 0..n {
+        if n == 0 {
+            return;
+        }
+        Counters::high_water(&self.counters.ready_high_water, n);
+        let mut left = n;
+        while left > 0 {
+            let chunk = left.min(self.watch.chunk);
+            left -= chunk;
+            let first = self.peek_ready();
+            self.run_entries(chunk);
+            if let Some(took) = self.watch.item_done(first.map(|(_, at)| at)) {
+                self.report_slow(first, chunk, took);
+            }
+        }
+    }
+
+    /// Runs the next `count` entries of the ready queue (fewer if it
+    /// empties).
+    #[inline(never)]
+    fn run_entries(&self, count: usize) {
+        for _ in 0..count {
             let Some(runnable) = self.ready.borrow_mut().pop() else {
                 break;
             };
@@ -517,6 +579,23 @@ impl Core {
                 }
                 Runnable::Cancelled => {}
             }
+        }
+    }
+
+    /// What the next entry of the ready queue is and where it was
+    /// scheduled (a task: spawned), for the stopwatch; `None` for a
+    /// cancelled entry.
+    fn peek_ready(&self) -> Option<(Ran, &'static Location<'static>)> {
+        match self.ready.borrow().front()? {
+            Runnable::Callback(cb) => Some((Ran::Callback, cb.location)),
+            // SAFETY: a queued task is alive (invariant 2 in `task/raw.rs`);
+            // loop thread; reading the location runs no user code.
+            Runnable::Task(ptr) => Some((Ran::Task, unsafe { ptr.location() })),
+            Runnable::Timer(key) => match self.timers.borrow().get(*key)? {
+                TimerEntry::Callback(cb) => Some((Ran::Callback, cb.location)),
+                TimerEntry::Waker(_) => None,
+            },
+            Runnable::Cancelled => None,
         }
     }
 
@@ -556,6 +635,62 @@ impl Core {
         if unsafe { task.poll(&mut cx) }.is_ready() {
             self.finish(&task);
         }
+    }
+
+    /// A chunk of the ready phase reached the slow-callback threshold.
+    #[cold]
+    fn report_slow(
+        &self,
+        first: Option<(Ran, &'static Location<'static>)>,
+        items: usize,
+        took: Duration,
+    ) {
+        let Some((ran, at)) = first else {
+            return; // a cancelled entry: nothing of the user's ran first
+        };
+        let (source, what) = match ran {
+            Ran::Callback => (ExceptionSource::SlowCallback, "the callback"),
+            Ran::Task => (ExceptionSource::SlowTask, "one poll of the task"),
+        };
+        let threshold = self.watch.threshold();
+        let message = if items == 1 {
+            format!("{what} held the loop for {took:?} (slow_callback_duration: {threshold:?})")
+        } else {
+            format!(
+                "a run of {items} ready items starting with {what} held the loop for {took:?} \
+                 (slow_callback_duration: {threshold:?}; debug mode times each item)"
+            )
+        };
+        self.report(source, at, Box::new(message));
+    }
+
+    /// Debug mode: `task` is destroyed by `close()` while pending.
+    #[cold]
+    fn report_pending_destroyed(&self, task: &RawTask) {
+        let message = "the loop closed while the task was pending; its future is dropped \
+                       (await or cancel tasks before closing)";
+        self.report(
+            ExceptionSource::PendingTaskDestroyed,
+            task_location(task),
+            Box::new(message),
+        );
+    }
+
+    /// The loop went the threshold or longer without polling for I/O, and
+    /// no single slow item was reported for it.
+    #[cold]
+    fn report_lag(&self, lag: Duration) {
+        let message = format!(
+            "the loop did not poll for I/O for {lag:?} (slow_callback_duration: {:?}); \
+             the longest item so far was scheduled here",
+            self.watch.threshold()
+        );
+        let at = self
+            .watch
+            .times()
+            .longest_item_at
+            .unwrap_or(Location::caller());
+        self.report(ExceptionSource::LoopLag, at, Box::new(message));
     }
 
     /// The future is gone: mark the task complete, leave the registry, wake
@@ -851,6 +986,9 @@ impl Core {
             for task in tasks {
                 let task = RegistryRef(Some(task));
                 let t = task.0.as_ref().expect("just made");
+                if self.debug {
+                    self.report_pending_destroyed(t);
+                }
                 // SAFETY: loop thread; registry tasks are never complete.
                 if let Some(payload) = unsafe { t.cancel() } {
                     self.report(ExceptionSource::Drop, task_location(t), payload);

@@ -18,10 +18,48 @@ pub enum ExceptionSource {
     Drop,
     /// The `wake` of a waker from another executor, called by the loop.
     Waker,
+    /// Not a panic: a callback held the loop for the slow-callback
+    /// threshold or longer
+    /// ([`Builder::slow_callback_duration`](crate::Builder::slow_callback_duration));
+    /// the message says how long.
+    SlowCallback,
+    /// Not a panic: one poll of a task held the loop for the threshold or
+    /// longer; the location is where the task was spawned.
+    SlowTask,
+    /// Not a panic: the loop went the threshold or longer without polling
+    /// for I/O although no single item was slow (many items in a row).
+    LoopLag,
+    /// Debug mode: a task was still pending when the loop closed, and was
+    /// destroyed (asyncio's "Task was destroyed but it is pending!").
+    PendingTaskDestroyed,
 }
 
-/// A panic that escaped to the loop, as given to the exception handler set
-/// with [`EventLoop::set_exception_handler`](crate::EventLoop::set_exception_handler).
+impl ExceptionSource {
+    /// Whether this is a panic (`Callback`, `Task`, `Drop`, `Waker`), as
+    /// opposed to a report on the loop's health (slow items, lag, pending
+    /// tasks destroyed), whose payload is the report's message.
+    ///
+    /// ```
+    /// use evloop::ExceptionSource;
+    /// assert!(ExceptionSource::Callback.is_panic());
+    /// assert!(!ExceptionSource::SlowCallback.is_panic());
+    /// ```
+    pub fn is_panic(self) -> bool {
+        matches!(
+            self,
+            ExceptionSource::Callback
+                | ExceptionSource::Task
+                | ExceptionSource::Drop
+                | ExceptionSource::Waker
+        )
+    }
+}
+
+/// A panic that escaped to the loop, or a report about the loop's health
+/// (a slow callback, loop lag, a pending task destroyed), as given to the
+/// exception handler set with
+/// [`EventLoop::set_exception_handler`](crate::EventLoop::set_exception_handler).
+/// For reports, the payload is the message (a `String`).
 pub struct Exception<'a> {
     source: ExceptionSource,
     location: &'static Location<'static>,
@@ -76,6 +114,10 @@ impl fmt::Display for Exception<'_> {
             ExceptionSource::Task => "exception in task spawned",
             ExceptionSource::Drop => "exception while dropping a future spawned",
             ExceptionSource::Waker => "exception in a foreign waker, woken by the loop",
+            ExceptionSource::SlowCallback => "slow callback scheduled",
+            ExceptionSource::SlowTask => "slow task spawned",
+            ExceptionSource::LoopLag => "loop lag",
+            ExceptionSource::PendingTaskDestroyed => "task destroyed but it was pending, spawned",
         };
         write!(f, "{what} at {}: ", self.location)?;
         f.write_str(self.message().unwrap_or("Box<dyn Any>"))

@@ -94,6 +94,8 @@ struct PoolShared {
     shutdown: AtomicBool,
     /// Jobs submitted and not yet finished (queued or running).
     in_flight: AtomicUsize,
+    /// The high-water mark of `in_flight`.
+    most_in_flight: AtomicUsize,
     /// For `shutdown`: signalled when `in_flight` drops to zero.
     drained: Condvar,
 }
@@ -117,6 +119,7 @@ impl ThreadPool {
                 wake: Condvar::new(),
                 shutdown: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
+                most_in_flight: AtomicUsize::new(0),
                 drained: Condvar::new(),
             }),
             threads: Mutex::new(Vec::new()),
@@ -133,6 +136,16 @@ impl ThreadPool {
     /// How many worker threads exist now.
     pub fn thread_count(&self) -> usize {
         self.threads.lock().len()
+    }
+
+    /// The most jobs this pool had at once, queued or running.
+    ///
+    /// ```
+    /// let pool = evloop::ThreadPool::new(1);
+    /// assert_eq!(pool.most_in_flight(), 0);
+    /// ```
+    pub fn most_in_flight(&self) -> usize {
+        self.shared.most_in_flight.load(Ordering::Relaxed)
     }
 
     /// The most threads this pool starts.
@@ -191,7 +204,11 @@ impl ThreadPool {
     /// Queues `work`: a lock-free push; a lock only to wake a parked worker.
     fn submit(&self, work: Work) {
         let s = &self.shared;
-        s.in_flight.fetch_add(1, Ordering::AcqRel);
+        let n = s.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        // A plain load first: the read-modify-write only when the mark moves.
+        if n > s.most_in_flight.load(Ordering::Relaxed) {
+            s.most_in_flight.fetch_max(n, Ordering::Relaxed);
+        }
         s.jobs.push(work);
         fence(Ordering::SeqCst);
         if s.idle.load(Ordering::SeqCst) != 0 {

@@ -81,6 +81,7 @@ mod task;
 mod time;
 mod timer;
 mod util;
+mod watch;
 
 pub use concurrent::{ConcurrentError, ConcurrentFuture};
 pub use error::{Cancelled, FutureError, LoopClosed, RunError, TaskError, TimedOut};

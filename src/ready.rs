@@ -63,6 +63,11 @@ impl ReadyQueue {
         Some(r)
     }
 
+    /// The oldest entry, left in place.
+    pub(crate) fn front(&self) -> Option<&Runnable> {
+        self.entries.front()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

@@ -1,6 +1,10 @@
 //! Counters of what the loop did: always on, one non-atomic increment each.
 
 use std::cell::Cell;
+use std::panic::Location;
+use std::time::Duration;
+
+use crate::watch::Times;
 
 /// A snapshot of the loop's counters ([`EventLoop::stats`](crate::EventLoop::stats)).
 ///
@@ -43,6 +47,34 @@ pub struct Stats {
     pub timer_arms: u64,
     /// Jobs taken from the remote queue (threadsafe calls and cross-thread wakes).
     pub remote_jobs: u64,
+    /// The most entries one ready phase had to run (the queue's length when
+    /// phase 6 started).
+    pub ready_high_water: u64,
+    /// The most jobs one drain found in the remote queue (phase 4).
+    pub remote_high_water: u64,
+    /// The most jobs the built-in executor had at once, queued or running
+    /// (0 until it is first used).
+    pub executor_high_water: u64,
+    /// Time spent running: callbacks, polls and the loop's own phases.
+    /// Timed with the coarse clock (see `docs/internals.md`, "Timing"),
+    /// exact in debug and trace modes. Time between `run_once` calls from
+    /// a host loop counts neither as busy nor as blocked.
+    pub busy: Duration,
+    /// Time blocked in `epoll_wait` with nothing to do.
+    pub blocked: Duration,
+    /// The longest time one callback or task poll held the loop; in long
+    /// batches, where items are timed in chunks of 64, the longest chunk.
+    pub longest_item: Duration,
+    /// Where the callback behind `longest_item` was scheduled or its task
+    /// spawned (the chunk's first item).
+    pub longest_item_at: Option<&'static Location<'static>>,
+    /// The longest time the loop went without polling for I/O while it
+    /// had work: how long a ready socket or a due timer could wait.
+    pub max_lag: Duration,
+    /// Callbacks or polls that took the slow-callback threshold or more
+    /// ([`Builder::slow_callback_duration`](crate::Builder::slow_callback_duration)),
+    /// each reported to the exception handler.
+    pub slow_items: u64,
 }
 
 /// The live counters inside the loop.
@@ -59,6 +91,8 @@ pub(crate) struct Counters {
     pub(crate) timers_fired: Cell<u64>,
     pub(crate) timer_arms: Cell<u64>,
     pub(crate) remote_jobs: Cell<u64>,
+    pub(crate) ready_high_water: Cell<u64>,
+    pub(crate) remote_high_water: Cell<u64>,
 }
 
 /// Adds one to a counter.
@@ -68,7 +102,14 @@ pub(crate) fn bump(c: &Cell<u64>) {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self) -> Stats {
+    /// Raises a high-water mark to `n`.
+    #[inline]
+    pub(crate) fn high_water(mark: &Cell<u64>, n: usize) {
+        mark.set(mark.get().max(n as u64));
+    }
+
+    /// The counters, with the stopwatch's times and the executor's mark.
+    pub(crate) fn snapshot(&self, times: Times, executor_high_water: usize) -> Stats {
         Stats {
             iterations: self.iterations.get(),
             io_polls: self.io_polls.get(),
@@ -81,6 +122,15 @@ impl Counters {
             timers_fired: self.timers_fired.get(),
             timer_arms: self.timer_arms.get(),
             remote_jobs: self.remote_jobs.get(),
+            ready_high_water: self.ready_high_water.get(),
+            remote_high_water: self.remote_high_water.get(),
+            executor_high_water: executor_high_water as u64,
+            busy: times.busy,
+            blocked: times.blocked,
+            longest_item: times.longest_item,
+            longest_item_at: times.longest_item_at,
+            max_lag: times.max_lag,
+            slow_items: times.slow_items,
         }
     }
 }

@@ -117,3 +117,22 @@ pub(crate) fn bind_reuseport(addr: &SocketAddr, kind: libc::c_int) -> io::Result
     bind(&fd, addr)?;
     Ok(fd)
 }
+
+/// `CLOCK_MONOTONIC_COARSE` in nanoseconds: the monotonic time as of the
+/// last scheduler tick (up to one tick old: 4 ms on a `HZ=250` kernel).
+/// Read from the vDSO in about 3 ns, against about 23 ns for the precise
+/// clock; the loop's own bookkeeping uses it where ticks are fine grained
+/// enough (see `watch.rs`).
+pub(crate) fn coarse_monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+    // constant every Linux since 2.6.32 supports.
+    let ret = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    debug_assert_eq!(ret, 0, "clock_gettime(CLOCK_MONOTONIC_COARSE) failed");
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}

@@ -456,6 +456,17 @@ impl TaskPtr {
         })
     }
 
+    /// Where the task was spawned.
+    ///
+    /// # Safety
+    ///
+    /// The task must be alive, and this must be its loop's thread.
+    pub(crate) unsafe fn location(self) -> &'static Location<'static> {
+        // SAFETY: alive (the caller's promise); loop thread, and reading
+        // the location runs no user code.
+        unsafe { self.borrow().with_local(|l| l.location) }
+    }
+
     /// Takes over the loop-thread reference that this pointer stands for
     /// (a queue entry of a completed task, invariant 2).
     ///
