@@ -31,7 +31,7 @@ use crate::ready::{Callback, ReadyQueue, Runnable};
 use crate::remote::{RemoteJob, Shared};
 use crate::stats::{bump, Counters, Stats};
 use crate::sys::timerfd::TimerFd;
-use crate::task::{JoinWaiter, LocalRef, Payload, RawTask, Task, TaskPtr};
+use crate::task::{JoinWaiter, LocalRef, Payload, RawTask, Task, TaskInfo, TaskPtr, TaskState};
 use crate::timer::{TimerKey, Wheel};
 use crate::watch::Watch;
 
@@ -72,6 +72,10 @@ pub(crate) struct Core {
     timers: RefCell<Wheel<TimerEntry>>,
     /// Every task whose future is alive; each entry owns a reference.
     tasks: RefCell<Slab<LocalRef>>,
+    /// The next task's id.
+    next_task_id: Cell<u64>,
+    /// The task being polled, if any.
+    current_task: Cell<Option<TaskPtr>>,
     /// Scratch buffer for the keys of expired timers (kept to avoid allocating).
     expired: RefCell<Vec<TimerKey>>,
     pub(crate) poll: RefCell<mio::Poll>,
@@ -161,6 +165,8 @@ impl Core {
             ready: RefCell::default(),
             timers: RefCell::new(Wheel::new(config.tick_ns)),
             tasks: RefCell::default(),
+            next_task_id: Cell::new(1),
+            current_task: Cell::new(None),
             expired: RefCell::default(),
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(config.events_capacity)),
@@ -631,8 +637,11 @@ impl Core {
         }
         let waker = task.waker_ref();
         let mut cx = Context::from_waker(&waker);
+        let outer = self.current_task.replace(Some(ptr));
         // SAFETY: as above; no other poll of this task is in progress.
-        if unsafe { task.poll(&mut cx) }.is_ready() {
+        let ready = unsafe { task.poll(&mut cx) }.is_ready();
+        self.current_task.set(outer);
+        if ready {
             self.finish(&task);
         }
     }
@@ -700,16 +709,18 @@ impl Core {
     fn finish(&self, task: &RawTask) {
         task.set_complete();
         // SAFETY: loop thread; the closure runs no user code.
-        let (key, join, detached, at) = unsafe {
+        let (key, join, detached, at, id) = unsafe {
             task.with_local(|l| {
                 (
                     l.registry_key,
                     std::mem::replace(&mut l.join_waiter, JoinWaiter::None),
                     !l.handle_alive,
                     l.location,
+                    l.id,
                 )
             })
         };
+        self.shared.task_names.forget(id);
         let mut tasks = self.tasks.borrow_mut();
         let entry = match tasks.get(key) {
             Some(t) if t.ptr_eq(task) => Some(tasks.remove(key)),
@@ -769,6 +780,44 @@ impl Core {
         true
     }
 
+    // ---- introspection -----------------------------------------------------
+
+    /// Every task that is not finished, by id.
+    pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
+        let tasks: Vec<LocalRef> = self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect();
+        let mut infos: Vec<TaskInfo> = tasks.iter().map(|t| self.task_info(t)).collect();
+        infos.sort_by_key(|i| i.id);
+        infos
+    }
+
+    /// The task being polled, if any.
+    pub(crate) fn current_task(&self) -> Option<TaskInfo> {
+        let ptr = self.current_task.get()?;
+        // SAFETY: a task is alive while it is being polled (the registry
+        // holds it); this is the loop thread.
+        let task = unsafe { ptr.borrow() };
+        Some(self.task_info(&task))
+    }
+
+    pub(crate) fn task_info(&self, task: &RawTask) -> TaskInfo {
+        let running = self.current_task.get().is_some_and(|p| p == task.as_ptr());
+        // SAFETY: loop thread; the closure runs no user code.
+        let (id, location, scheduled, cancelling) =
+            unsafe { task.with_local(|l| (l.id, l.location, l.scheduled, l.cancel_requested)) };
+        let state = match () {
+            _ if running => TaskState::Running,
+            _ if cancelling => TaskState::Cancelling,
+            _ if scheduled => TaskState::Scheduled,
+            _ => TaskState::Waiting,
+        };
+        TaskInfo {
+            id,
+            name: self.shared.task_names.get(id),
+            location,
+            state,
+        }
+    }
+
     // ---- scheduling --------------------------------------------------------
 
     pub(crate) fn spawn<F>(&self, future: F, at: &'static Location<'static>) -> Task<F::Output>
@@ -787,10 +836,13 @@ impl Core {
             return Task::from_raw(task);
         }
         let key = self.tasks.borrow_mut().insert(task.clone());
+        let id = self.next_task_id.get();
+        self.next_task_id.set(id + 1);
         // SAFETY: loop thread; no user code inside.
         unsafe {
             task.with_local(|l| {
                 l.registry_key = key;
+                l.id = id;
                 l.scheduled = true;
             })
         };

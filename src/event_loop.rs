@@ -235,6 +235,20 @@ impl EventLoop {
         self.core.clock().instant()
     }
 
+    /// Every task of this loop that has not finished, by id, with its
+    /// name, spawn location and state (asyncio's `all_tasks()`).
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// let _t = lp.ensure_future(std::future::pending::<()>());
+    /// for task in lp.all_tasks() {
+    ///     println!("{task}"); // task 1 (Scheduled) spawned at src/main.rs:3:13
+    /// }
+    /// ```
+    pub fn all_tasks(&self) -> Vec<crate::TaskInfo> {
+        self.core.all_tasks()
+    }
+
     /// A snapshot of the loop's counters.
     pub fn stats(&self) -> Stats {
         self.core.stats()

@@ -92,6 +92,6 @@ pub use future::{LoopFuture, Taken, ThreadsafeSetter};
 pub use handle::{Handle, TimerHandle};
 pub use remote::LoopHandle;
 pub use stats::Stats;
-pub use task::Task;
+pub use task::{Task, TaskInfo, TaskState};
 pub use time::{sleep, sleep_until, wait_for, Sleep};
-pub use util::{ensure_future, gather, yield_now};
+pub use util::{current_task, ensure_future, gather, yield_now};

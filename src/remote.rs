@@ -36,7 +36,7 @@ use crate::concurrent::{forward, ConcurrentFuture};
 use crate::error::{LoopClosed, TaskError};
 use crate::oneshot;
 use crate::sync::shim::{fence, AtomicBool, AtomicUsize, Ordering, Queue, Signal};
-use crate::task::RemoteTask;
+use crate::task::{RemoteTask, TaskNames};
 
 /// A job from another thread.
 pub(crate) enum RemoteJob {
@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     loop_thread: ThreadId,
     /// How long to spin before sleeping (`Builder::spin_before_park`).
     pub(crate) spin: Duration,
+    /// Names of the loop's named tasks (loop thread only; see `TaskNames`).
+    pub(crate) task_names: TaskNames,
 }
 
 impl Shared {
@@ -73,6 +75,7 @@ impl Shared {
             state: AtomicUsize::new(0),
             loop_thread: std::thread::current().id(),
             spin,
+            task_names: TaskNames::default(),
         }
     }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::task::Task;
+use crate::task::{Task, TaskInfo};
 
 /// Schedules `future` as a task on the running loop (asyncio's
 /// `asyncio.ensure_future` / `create_task`).
@@ -21,6 +21,22 @@ where
 {
     let at = std::panic::Location::caller();
     crate::context::with_current("evloop::ensure_future", |core| core.spawn(future, at))
+}
+
+/// The task being polled, if this is called from inside one (asyncio's
+/// `current_task()`, tokio's `task::id()`); `None` in a callback or outside
+/// the loop.
+///
+/// ```
+/// evloop::run(async {
+///     let me = evloop::current_task().unwrap();
+///     assert_eq!(me.state, evloop::TaskState::Running);
+/// })
+/// .unwrap();
+/// assert!(evloop::current_task().is_none());
+/// ```
+pub fn current_task() -> Option<TaskInfo> {
+    crate::context::current()?.current_task()
 }
 
 /// Lets the other ready work run: returns `Pending` once, after queueing the

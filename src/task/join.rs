@@ -5,6 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::raw::{JoinWaiter, LocalRef};
@@ -73,6 +74,68 @@ impl<T: 'static> Task<T> {
     }
 }
 
+impl<T> Task<T> {
+    /// The loop's number for this task: 1 for the first task a loop
+    /// spawns, never reused by that loop (tokio's `task::Id`; asyncio
+    /// numbers its default names `Task-1`, `Task-2`, ... the same way).
+    /// 0 for a task spawned on a closed loop (it never ran).
+    pub fn id(&self) -> u64 {
+        // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
+        unsafe { self.raw.with_local(|l| l.id) }
+    }
+
+    /// The task's name, if it was given one and has not finished.
+    pub fn name(&self) -> Option<Arc<str>> {
+        self.raw.owner().task_names.get(self.id())
+    }
+
+    /// Names the task (asyncio's `Task.set_name`): the name shows in
+    /// [`EventLoop::all_tasks`](crate::EventLoop::all_tasks), in
+    /// [`current_task`](crate::current_task) and in traces. Names are kept
+    /// while the task is not finished; naming a finished task does nothing.
+    pub fn set_name(&self, name: impl Into<Arc<str>>) {
+        if !self.raw.is_complete() {
+            self.raw.owner().task_names.set(self.id(), name.into());
+        }
+    }
+
+    /// [`set_name`](Task::set_name) at spawn:
+    /// `ensure_future(fut).with_name("reader")`.
+    ///
+    /// ```
+    /// evloop::run(async {
+    ///     let task = evloop::ensure_future(async {
+    ///         evloop::current_task().unwrap().name.as_deref().map(str::to_owned)
+    ///     })
+    ///     .with_name("worker");
+    ///     assert_eq!(task.await.unwrap().as_deref(), Some("worker"));
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn with_name(self, name: impl Into<Arc<str>>) -> Task<T> {
+        self.set_name(name);
+        self
+    }
+}
+
+impl Task<()> {
+    /// The task being polled, if called from inside one: the same as
+    /// [`evloop::current_task`](crate::current_task).
+    ///
+    /// ```
+    /// use evloop::Task;
+    /// evloop::run(async {
+    ///     let outer = Task::current().unwrap().id;
+    ///     let inner = evloop::ensure_future(async { Task::current().unwrap().id });
+    ///     assert_ne!(inner.await.unwrap(), outer);
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn current() -> Option<crate::TaskInfo> {
+        crate::current_task()
+    }
+}
+
 impl<T: 'static> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
@@ -131,7 +194,7 @@ impl<T> Drop for Task<T> {
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
-            .field("id", &format_args!("{:#x}", self.raw.addr()))
+            .field("id", &self.id())
             .field("done", &self.raw.is_complete())
             .finish()
     }

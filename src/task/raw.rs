@@ -96,6 +96,8 @@ pub(crate) struct Local {
     pub(crate) cancel_requested: bool,
     /// Key of this task in the loop's registry.
     pub(crate) registry_key: usize,
+    /// The loop's number for this task (1, 2, ...; 0 until registered).
+    pub(crate) id: u64,
     /// Where `ensure_future` was called.
     pub(crate) location: &'static Location<'static>,
 }
@@ -162,6 +164,7 @@ impl RawTask {
                     handle_alive: true,
                     cancel_requested: false,
                     registry_key: usize::MAX,
+                    id: 0,
                     location,
                 }),
             },
@@ -184,11 +187,6 @@ impl RawTask {
     /// Whether two references point at the same task.
     pub(crate) fn ptr_eq(&self, other: &RawTask) -> bool {
         self.ptr == other.ptr
-    }
-
-    /// Task identity, stable for the task's life.
-    pub(crate) fn addr(&self) -> usize {
-        self.ptr.as_ptr() as usize
     }
 
     pub(crate) fn owner(&self) -> &Arc<Shared> {
