@@ -637,10 +637,12 @@ impl Core {
         }
         let waker = task.waker_ref();
         let mut cx = Context::from_waker(&waker);
-        let outer = self.current_task.replace(Some(ptr));
+        // Polls never nest (the loop cannot be re-entered), so no outer
+        // task to restore.
+        self.current_task.set(Some(ptr));
         // SAFETY: as above; no other poll of this task is in progress.
         let ready = unsafe { task.poll(&mut cx) }.is_ready();
-        self.current_task.set(outer);
+        self.current_task.set(None);
         if ready {
             self.finish(&task);
         }
@@ -709,18 +711,23 @@ impl Core {
     fn finish(&self, task: &RawTask) {
         task.set_complete();
         // SAFETY: loop thread; the closure runs no user code.
-        let (key, join, detached, at, id) = unsafe {
+        let (key, join, detached, at, named) = unsafe {
             task.with_local(|l| {
                 (
                     l.registry_key,
                     std::mem::replace(&mut l.join_waiter, JoinWaiter::None),
                     !l.handle_alive,
                     l.location,
-                    l.id,
+                    l.named,
                 )
             })
         };
-        self.shared.task_names.forget(id);
+        if named {
+            // SAFETY: loop thread; no user code inside.
+            self.shared
+                .task_names
+                .forget(unsafe { task.with_local(|l| l.id) });
+        }
         let mut tasks = self.tasks.borrow_mut();
         let entry = match tasks.get(key) {
             Some(t) if t.ptr_eq(task) => Some(tasks.remove(key)),

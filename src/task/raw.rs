@@ -94,6 +94,8 @@ pub(crate) struct Local {
     pub(crate) handle_alive: bool,
     /// `Task::cancel` was called: the next run drops the future.
     pub(crate) cancel_requested: bool,
+    /// The task has an entry in the loop's `TaskNames` (fits in padding).
+    pub(crate) named: bool,
     /// Key of this task in the loop's registry.
     pub(crate) registry_key: usize,
     /// The loop's number for this task (1, 2, ...; 0 until registered).
@@ -163,6 +165,7 @@ impl RawTask {
                     join_waiter: JoinWaiter::None,
                     handle_alive: true,
                     cancel_requested: false,
+                    named: false,
                     registry_key: usize::MAX,
                     id: 0,
                     location,
