@@ -147,3 +147,12 @@ pub(crate) fn print_line(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{args}");
 }
+
+/// Drops a panic payload that nobody will read. One whose own `Drop` panics
+/// is beyond help: it is leaked, rather than let a panic unwind through the
+/// loop or a worker thread (or abort the process, during teardown).
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(p);
+    }
+}

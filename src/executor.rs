@@ -287,8 +287,11 @@ fn spin_for_work(s: &PoolShared, spin: Duration) -> bool {
 fn run_work(s: &PoolShared, work: Work) {
     match work {
         Work::Plain(job) => {
-            // A raw job may panic: the worker survives it.
-            let _ = catch_unwind(AssertUnwindSafe(job));
+            // A raw job may panic: the worker survives it (and a payload
+            // that panics on drop), so the job is always counted done.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+                crate::exception::drop_payload(payload);
+            }
             job_done(s);
         }
         Work::Deliver(compute) => {

@@ -159,3 +159,25 @@ fn dropping_the_awaiting_future_lets_the_job_finish_on_its_thread() {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[test]
+fn a_raw_job_whose_panic_payload_panics_on_drop_is_still_counted_done() {
+    /// A panic payload whose own `Drop` panics.
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("payload drop boom");
+            }
+        }
+    }
+    let pool = Arc::new(ThreadPool::new(1));
+    pool.execute(Box::new(|| std::panic::panic_any(PanicsOnDrop)));
+    // `shutdown` waits for every job: a worker killed by the payload's drop
+    // would never count its job done, and this would hang.
+    let p = pool.clone();
+    util::watchdog(10, move || p.shutdown());
+    let (tx, rx) = std::sync::mpsc::channel();
+    pool.execute(Box::new(move || tx.send(7).unwrap()));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(7));
+}
