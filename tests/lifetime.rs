@@ -198,6 +198,44 @@ fn a_concurrent_future_outliving_its_loop_resolves_to_loop_closed() {
     assert_eq!(finished.unwrap(), 5, "finished work keeps its value");
 }
 
+/// The error evloop's sockets give once their loop is closed.
+fn is_loop_closed(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|e| e.is::<evloop::LoopClosed>())
+}
+
+#[test]
+fn sockets_outliving_their_loop_fail_with_loop_closed_instead_of_waiting() {
+    use evloop::net::{TcpListener, TcpStream};
+    let lp = EventLoop::new();
+    let (listener, client, server) = lp
+        .run_until_complete(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = TcpStream::connect(&addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            (listener, client, server)
+        })
+        .unwrap();
+    drop(lp); // closes it; the sockets still hold their (closed) loop
+              // Polled from another loop: no data, no connection to accept, so each
+              // would wait for an event the closed loop can never deliver (and used
+              // to spin on `WouldBlock` instead).
+    let other = EventLoop::new();
+    let errors = util::watchdog_local(|| {
+        other.run_until_complete(async move {
+            let mut buf = [0u8; 8];
+            let read = client.read(&mut buf).await.unwrap_err();
+            let accept = listener.accept().await.unwrap_err();
+            let write = server.write_all(b"late").await.unwrap_err();
+            drop((client, server, listener)); // deregistering is fine too
+            [read, accept, write]
+        })
+    });
+    for e in errors.unwrap() {
+        assert!(is_loop_closed(&e), "{e:?}");
+    }
+}
+
 // ---- tasks and their wakers and handles --------------------------------------
 
 #[test]
