@@ -297,7 +297,12 @@ fn run_work(s: &PoolShared, work: Work) {
         Work::Deliver(compute) => {
             let deliver = compute(); // catches the job's panic itself
             job_done(s);
-            deliver();
+            // Delivering runs user code: the awaiter's waker, or the
+            // result's `Drop` if nobody awaits it any more. Neither may kill
+            // the worker (a pool at its size limit would start no other).
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(deliver)) {
+                crate::exception::drop_payload(payload);
+            }
         }
     }
 }
