@@ -144,6 +144,10 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+fn kib(bytes: u64) -> String {
+    format!("{} KiB", bytes / 1024)
+}
+
 /// Readings of RSS as cycles go by: one after the warm-up (a tenth of the
 /// cycles), then one every twentieth.
 struct RssWatch {
@@ -184,15 +188,15 @@ impl RssWatch {
         let warm = self.warm.unwrap_or(0);
         let summary = format!(
             "RSS after warm-up {}, max after {} ({} readings)",
-            mib(warm),
-            mib(self.max_after),
+            kib(warm),
+            kib(self.max_after),
             self.readings
         );
         let problem = (self.max_after > warm + RSS_SLACK).then(|| {
             format!(
                 "RSS grew by {} past the warm-up (slack {})",
-                mib(self.max_after - warm),
-                mib(RSS_SLACK)
+                kib(self.max_after - warm),
+                kib(RSS_SLACK)
             )
         });
         (summary, problem)
@@ -522,8 +526,8 @@ fn check_echo(limit: Limit, connections: usize) -> bool {
          fds {fds_before} -> {fds_after}; RSS {} -> {}",
         mib(sent),
         sent as f64 / (1024.0 * 1024.0) / secs,
-        mib(rss_before),
-        mib(rss_after),
+        kib(rss_before),
+        kib(rss_after),
     );
     report("echo", summary, problem)
 }
