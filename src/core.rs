@@ -24,7 +24,7 @@ use slab::Slab;
 use crate::callback::InlineFn;
 use crate::clock::Clock;
 use crate::error::{LoopClosed, RunError};
-use crate::exception::{print_default, Exception, ExceptionSource};
+use crate::exception::{drop_payload, print_default, Exception, ExceptionSource};
 use crate::executor::ThreadPool;
 use crate::io::signal::Signals;
 use crate::io::sources::{Dispatch, IoKey, Sources};
@@ -1135,19 +1135,16 @@ impl Core {
         let exception = Exception::new(source, at, &*payload);
         match handler {
             Some(h) => {
-                if catch_unwind(AssertUnwindSafe(|| h(&exception))).is_err() {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| h(&exception))) {
                     crate::exception::print_line(format_args!(
                         "evloop: the exception handler panicked while handling: {exception}"
                     ));
+                    drop_payload(p); // the handler's own payload may panic on drop too
                 }
             }
             None => print_default(&exception),
         }
-        // A payload whose own `Drop` panics is beyond help: let it leak
-        // rather than abort the process.
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-            std::mem::forget(p);
-        }
+        drop_payload(payload);
     }
 
     /// Drops `value`; a panic from its `Drop` goes to the exception handler

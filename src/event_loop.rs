@@ -207,7 +207,10 @@ impl EventLoop {
     /// - [`ConcurrentFuture`](crate::ConcurrentFuture)s of unfinished work
     ///   resolve to [`ConcurrentError::LoopClosed`](crate::ConcurrentError);
     /// - executor jobs that are running finish on their threads and their
-    ///   results are dropped there; the pool's threads exit when idle.
+    ///   results are dropped there; the pool's threads exit when idle;
+    /// - I/O: `add_reader` / `add_writer` callbacks are dropped, and the
+    ///   loop's sockets stay open until dropped, but every operation on them
+    ///   fails with an `io::Error` wrapping [`LoopClosed`].
     ///
     /// What it waits for: nothing but the `call_soon_threadsafe` pushes that
     /// are in flight at that instant (a few instructions each), so that no

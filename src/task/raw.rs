@@ -587,11 +587,22 @@ unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()
         Ok(Poll::Ready(value)) => Ok(value),
         Err(payload) => Err(TaskError::panicked(payload)),
     };
-    // Dropping the future may panic too; the first panic wins.
+    // Dropping the future may panic too; the first panic wins. What loses
+    // (the output, or the second payload) is user code to drop as well,
+    // and must not unwind from here.
     let dropped = catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed));
     *stage = Stage::Finished(match (output, dropped) {
-        (Ok(_), Err(payload)) => Err(TaskError::panicked(payload)),
-        (output, _) => output,
+        (Ok(value), Err(payload)) => {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+                crate::exception::drop_payload(p);
+            }
+            Err(TaskError::panicked(payload))
+        }
+        (output, Err(second)) => {
+            crate::exception::drop_payload(second);
+            output
+        }
+        (output, Ok(())) => output,
     });
     Poll::Ready(())
 }
