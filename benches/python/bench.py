@@ -61,7 +61,9 @@ def random_delays(n, max_ms=TIMERS_MAX_MS, seed=SEED):
     return out
 
 
-# ---- the workloads: each takes a fresh loop and a count, returns seconds ----
+# ---- the workloads ---------------------------------------------------------
+# Each takes a fresh loop and a count (the timer ones: the delays) and returns
+# the seconds the work took.
 
 
 def call_soon(loop, n):
@@ -373,7 +375,7 @@ def table(records):
         rows.append(row)
     widths = [max(len(c) for c in col) for col in zip(head, *rows)]
     lines = []
-    for k, cells in enumerate([head, None] + rows):
+    for cells in [head, None] + rows:
         if cells is None:
             cells = ["-" * w if i < 2 else "-" * (w - 1) + ":"
                      for i, w in enumerate(widths)]
@@ -381,10 +383,10 @@ def table(records):
             cells = [c.ljust(w) if i < 2 else c.rjust(w)
                      for i, (c, w) in enumerate(zip(cells, widths))]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + (
-        "\n\nMedians; ↓ lower is better, ↑ higher is better; "
-        "uvloop vs asyncio > 1: uvloop better."
-    )
+    note = "\n\nMedians; ↓ lower is better, ↑ higher is better"
+    if "uvloop" in impls:
+        note += "; uvloop vs asyncio > 1: uvloop better"
+    return "\n".join(lines) + note + "."
 
 
 def machine():
