@@ -541,6 +541,11 @@ impl Scale {
         touches.then(|| (self.x(a), self.x(b)))
     }
 
+    /// Whether `t` is in the window.
+    fn contains(&self, t: f64) -> bool {
+        self.from <= t && t <= self.to
+    }
+
     /// The pixel column of x.
     fn column(&self, x: f64) -> usize {
         let last = self.plot_width().ceil() as usize - 1;
@@ -714,7 +719,7 @@ fn draw(trace: &Trace, scale: &Scale) -> String {
         );
     }
     draw_markers(&mut body, trace, scale, bottom);
-    let marker = !trace.markers.is_empty();
+    let marker = trace.markers.iter().any(|m| scale.contains(m.1));
     let end = draw_legend(&mut body, &lanes, marker, bottom + 44.0, scale.width);
     document(scale.width, end + 14.0, &body)
 }
@@ -912,11 +917,7 @@ impl<'a> Column<'a> {
 
 /// Instant events (e.g. "trace truncated"): a dashed red line and a label.
 fn draw_markers(s: &mut String, trace: &Trace, scale: &Scale, bottom: f64) {
-    for (name, ts) in trace
-        .markers
-        .iter()
-        .filter(|m| m.1 >= scale.from && m.1 <= scale.to)
-    {
+    for (name, ts) in trace.markers.iter().filter(|m| scale.contains(m.1)) {
         let x = scale.x(*ts);
         let _ = writeln!(
             s,
