@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Waker};
@@ -23,7 +24,7 @@ use slab::Slab;
 use crate::callback::InlineFn;
 use crate::clock::Clock;
 use crate::error::{LoopClosed, RunError};
-use crate::exception::{print_default, Exception, ExceptionSource};
+use crate::exception::{drop_payload, print_default, Exception, ExceptionSource};
 use crate::executor::ThreadPool;
 use crate::io::signal::Signals;
 use crate::io::sources::{Dispatch, IoKey, Sources};
@@ -33,7 +34,8 @@ use crate::stats::{bump, Counters, Stats};
 use crate::sys::timerfd::TimerFd;
 use crate::task::{JoinWaiter, LocalRef, Payload, RawTask, Task, TaskInfo, TaskPtr, TaskState};
 use crate::timer::{TimerKey, Wheel};
-use crate::watch::Watch;
+use crate::trace::{Tracer, What};
+use crate::watch::{Ran, Verdict, Watch};
 
 /// The token of the `mio::Waker` of the remote queue. I/O sources use
 /// tokens built from a slab key, which never reach `usize::MAX`.
@@ -59,13 +61,6 @@ pub(crate) enum TimerEntry {
 
 /// The exception handler, shared out of its `RefCell` before it is called.
 pub(crate) type Handler = Rc<dyn Fn(&Exception<'_>)>;
-
-/// What kind of item a stretch of the ready phase began with.
-#[derive(Clone, Copy)]
-enum Ran {
-    Callback,
-    Task,
-}
 
 pub(crate) struct Core {
     ready: RefCell<ReadyQueue>,
@@ -95,6 +90,8 @@ pub(crate) struct Core {
     watch: Watch,
     /// `Builder::debug`.
     debug: bool,
+    /// `Builder::trace`: the recorder.
+    trace: Option<Tracer>,
     running: Cell<bool>,
     stopping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
@@ -137,6 +134,8 @@ pub(crate) struct Config {
     pub(crate) slow_callback: Option<Duration>,
     /// `Builder::debug`.
     pub(crate) debug: bool,
+    /// `Builder::trace`: where to write the trace.
+    pub(crate) trace: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -150,6 +149,7 @@ impl Default for Config {
             spin: Duration::ZERO,
             slow_callback: Some(crate::watch::DEFAULT_SLOW),
             debug: false,
+            trace: None,
         }
     }
 }
@@ -177,8 +177,10 @@ impl Core {
             shared: Arc::new(Shared::new(waker, config.spin)),
             clock: Clock::new(config.virtual_time),
             counters: Counters::default(),
-            watch: Watch::new(config.slow_callback, config.debug),
+            // Tracing times every item on the precise clock, as debug mode.
+            watch: Watch::new(config.slow_callback, config.debug || config.trace.is_some()),
             debug: config.debug,
+            trace: config.trace.clone().map(Tracer::new),
             running: Cell::new(false),
             stopping: Cell::new(false),
             closed: Cell::new(false),
@@ -290,20 +292,70 @@ impl Core {
     /// One iteration of the loop, as a list of phases (see `docs/internals.md`).
     /// This is the only place where callbacks run and tasks are polled.
     pub(crate) fn run_once(&self, max_wait: Option<Duration>) {
-        bump(&self.counters.iterations);
-        let polled = self.poll_io(max_wait); // phases 1–3: timeout, epoll_wait, I/O events
-        let drained = self.drain_remote(); //   phase 4: threadsafe jobs and cross-thread wakes
-        let fired = self.fire_timers(); //      phase 5: expired timers → ready
-        if polled | drained | fired {
-            self.watch.lap(); // the loop's own work: not charged to the first item
+        // Two copies of the iteration: the traced one records each phase,
+        // the other has no trace of tracing in it.
+        match &self.trace {
+            None => self.iteration::<false>(max_wait),
+            Some(_) => self.iteration::<true>(max_wait),
         }
-        self.run_ready(); //                    phase 6: run what was ready at this point
+    }
+
+    #[inline(always)]
+    fn iteration<const TRACE: bool>(&self, max_wait: Option<Duration>) {
+        bump(&self.counters.iterations);
+        let mut marks = [0; 5];
+        self.trace_mark::<TRACE>(&mut marks[0]);
+        let polled = self.poll_io::<TRACE>(max_wait); // phases 1–3: timeout, epoll_wait, I/O events
+        self.trace_mark::<TRACE>(&mut marks[1]); //      (`poll` and `io` are recorded inside)
+        let drained = self.drain_remote(); //            phase 4: threadsafe jobs and cross-thread wakes
+        self.trace_mark::<TRACE>(&mut marks[2]);
+        let fired = self.fire_timers(); //               phase 5: expired timers → ready
+        self.trace_mark::<TRACE>(&mut marks[3]);
+        if polled | drained | fired {
+            self.watch.own_work_done(); // not charged to the next item
+        }
+        let items = self.run_ready::<TRACE>(); //        phase 6: run what was ready at this point
+        if TRACE {
+            self.trace_mark::<TRACE>(&mut marks[4]);
+            self.trace_iteration(marks, drained, fired, items);
+        }
+    }
+
+    /// Tracing: the time now, into `mark`.
+    #[inline(always)]
+    fn trace_mark<const TRACE: bool>(&self, mark: &mut u64) {
+        if let (true, Some(tracer)) = (TRACE, &self.trace) {
+            *mark = tracer.now();
+        }
+    }
+
+    /// `Builder::trace`: records the iteration that just ran, and each of
+    /// phases 4–6 that did something; `marks` are the times at the start
+    /// and after each phase.
+    #[cold]
+    fn trace_iteration(&self, marks: [u64; 5], drained: bool, fired: bool, items: usize) {
+        let Some(tracer) = &self.trace else {
+            return;
+        };
+        let n = self.counters.iterations.get();
+        let phases = [
+            ("remote", drained, None),
+            ("timers", fired, None),
+            ("ready", items > 0, Some(items)),
+        ];
+        for (i, (name, ran, items)) in phases.into_iter().enumerate() {
+            if ran {
+                tracer.record(What::Phase { name, items }, n, marks[i + 1], marks[i + 2]);
+            }
+        }
+        tracer.record(What::Iteration, n, marks[0], marks[4]);
     }
 
     /// Phases 1–3. Skipped on most iterations while work is ready (the
     /// syscall rule), so a busy loop neither polls nor reads the clock.
     /// Returns whether it polled.
-    fn poll_io(&self, max_wait: Option<Duration>) -> bool {
+    #[inline(always)]
+    fn poll_io<const TRACE: bool>(&self, max_wait: Option<Duration>) -> bool {
         let timeout = if !self.ready.borrow().is_empty() || self.stopping.get() {
             if self.counters.iterations.get() % IO_POLL_INTERVAL != 0 {
                 return false;
@@ -329,10 +381,12 @@ impl Core {
         if parked {
             bump(&self.counters.parks);
         }
-        if let Some(lag) = self.watch.poll_starts() {
+        let (verdict, lag) = self.watch.poll_starts();
+        self.judge(verdict);
+        if let Some(lag) = lag {
             self.report_lag(lag);
         }
-        let got_events = self.poll_events(timeout, parked);
+        let got_events = self.poll_events::<TRACE>(timeout, parked);
         self.watch.poll_ends(parked);
         if blocking {
             self.shared.unpark();
@@ -427,8 +481,10 @@ impl Core {
     }
 
     /// `epoll_wait`; returns whether any event arrived.
-    fn poll_events(&self, timeout: Option<Duration>, parked: bool) -> bool {
+    fn poll_events<const TRACE: bool>(&self, timeout: Option<Duration>, parked: bool) -> bool {
         bump(&self.counters.io_polls);
+        let mut trace_start = 0;
+        self.trace_mark::<TRACE>(&mut trace_start);
         let mut events = self.events.borrow_mut();
         match self.poll.borrow_mut().poll(&mut events, timeout) {
             Ok(()) => {}
@@ -436,6 +492,8 @@ impl Core {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return false,
             Err(e) => panic!("evloop: epoll_wait failed: {e}"),
         }
+        let mut polled_at = 0;
+        self.trace_mark::<TRACE>(&mut polled_at);
         let got_events = !events.is_empty();
         let mut dispatch = std::mem::take(&mut *self.io_dispatch.borrow_mut());
         let mut io = self.io.borrow_mut();
@@ -454,6 +512,21 @@ impl Core {
         drop(events);
         self.run_dispatch(&mut dispatch);
         *self.io_dispatch.borrow_mut() = dispatch;
+        if let (true, Some(tracer)) = (TRACE, &self.trace) {
+            let n = self.counters.iterations.get();
+            let poll = What::Phase {
+                name: "poll",
+                items: None,
+            };
+            tracer.record(poll, n, trace_start, polled_at);
+            if got_events {
+                let io = What::Phase {
+                    name: "io",
+                    items: None,
+                };
+                tracer.record(io, n, polled_at, tracer.now());
+            }
+        }
         got_events
     }
 
@@ -482,12 +555,14 @@ impl Core {
     /// Bounded by the queue's length when the drain starts, so a flood from
     /// other threads cannot keep the loop here.
     /// Returns whether there was any.
+    #[inline(always)]
     fn drain_remote(&self) -> bool {
         let n = self.shared.len();
         if n == 0 {
             return false;
         }
         Counters::high_water(&self.counters.remote_high_water, n);
+        self.judge(self.watch.stamp()); // the items before are done
         let mut ready = self.ready.borrow_mut();
         for _ in 0..n {
             bump(&self.counters.remote_jobs);
@@ -515,10 +590,12 @@ impl Core {
     /// Phase 5: advance the wheel to now; expired callbacks join the ready
     /// queue in (deadline, insertion) order, sleeping tasks are woken.
     /// Returns whether any timer was pending.
+    #[inline(always)]
     fn fire_timers(&self) -> bool {
         if self.timers.borrow().pending() == 0 {
             return false; // no clock read while no timer is pending
         }
+        self.judge(self.watch.stamp()); // the items before are done
         let now = self.now();
         let mut expired = std::mem::take(&mut *self.expired.borrow_mut());
         self.timers.borrow_mut().advance(now, &mut expired);
@@ -546,24 +623,32 @@ impl Core {
 
     /// Phase 6: run exactly the entries that are ready now; what they
     /// schedule runs in the next iteration (asyncio's snapshot rule).
-    /// Timed in chunks (see `watch.rs`): one clock read per chunk, not per
-    /// item, and the chunk's first item named if it was slow.
-    fn run_ready(&self) {
+    /// Timed in stretches (see `watch.rs`): a clock read after every 64
+    /// items, not per item. Returns how many entries there were.
+    #[inline(always)]
+    fn run_ready<const TRACE: bool>(&self) -> usize {
         let n = self.ready.borrow().len();
         if n == 0 {
-            return;
+            return 0;
         }
         Counters::high_water(&self.counters.ready_high_water, n);
         let mut left = n;
         while left > 0 {
-            let chunk = left.min(self.watch.chunk);
-            left -= chunk;
-            let first = self.peek_ready();
-            self.run_entries(chunk);
-            if let Some(took) = self.watch.item_done(first.map(|(_, at)| at)) {
-                self.report_slow(first, chunk, took);
+            if !self.watch.stretch_open() {
+                self.watch.begin(self.peek_ready());
+            }
+            let k = left.min(self.watch.room());
+            left -= k;
+            if TRACE {
+                self.run_entries_traced(k);
+            } else {
+                self.run_entries(k);
+            }
+            if self.watch.ran(k) {
+                self.judge(self.watch.stamp());
             }
         }
+        n
     }
 
     /// Runs the next `count` entries of the ready queue (fewer if it
@@ -589,26 +674,65 @@ impl Core {
     }
 
     /// What the next entry of the ready queue is and where it was
-    /// scheduled (a task: spawned), for the stopwatch; `None` for a
-    /// cancelled entry.
-    fn peek_ready(&self) -> Option<(Ran, &'static Location<'static>)> {
-        match self.ready.borrow().front()? {
-            Runnable::Callback(cb) => Some((Ran::Callback, cb.location)),
+    /// scheduled (a task: spawned), to name a stretch that begins with it;
+    /// `None` for a cancelled entry.
+    fn peek_ready(&self) -> Option<Ran> {
+        let (task, at) = match self.ready.borrow().front()? {
+            Runnable::Callback(cb) => (false, cb.location),
             // SAFETY: a queued task is alive (invariant 2 in `task/raw.rs`);
             // loop thread; reading the location runs no user code.
-            Runnable::Task(ptr) => Some((Ran::Task, unsafe { ptr.location() })),
+            Runnable::Task(ptr) => (true, unsafe { ptr.location() }),
             Runnable::Timer(key) => match self.timers.borrow().get(*key)? {
-                TimerEntry::Callback(cb) => Some((Ran::Callback, cb.location)),
-                TimerEntry::Waker(_) => None,
+                TimerEntry::Callback(cb) => (false, cb.location),
+                TimerEntry::Waker(_) => return None,
             },
-            Runnable::Cancelled => None,
-        }
+            Runnable::Cancelled => return None,
+        };
+        Some(Ran { task, at })
     }
 
     fn run_callback(&self, cb: Callback) {
         bump(&self.counters.callbacks_run);
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb.f.call())) {
             self.report(ExceptionSource::Callback, cb.location, payload);
+        }
+    }
+
+    /// `run_entries` for `Builder::trace`: the stride is one item, recorded
+    /// with where it came from.
+    #[cold]
+    fn run_entries_traced(&self, count: usize) {
+        let Some(tracer) = &self.trace else {
+            return self.run_entries(count);
+        };
+        let label = self.trace_label();
+        let start = tracer.now();
+        self.run_entries(count);
+        if let Some(what) = label {
+            tracer.record(what, self.counters.iterations.get(), start, tracer.now());
+        }
+    }
+
+    /// What the next entry of the ready queue is, for the trace (taken
+    /// before it runs: a task may be gone afterwards).
+    fn trace_label(&self) -> Option<What> {
+        let ready = self.ready.borrow();
+        match ready.front()? {
+            Runnable::Task(ptr) => {
+                // SAFETY: a queued task is alive (invariant 2 in
+                // `task/raw.rs`); loop thread.
+                let task = unsafe { ptr.borrow() };
+                // SAFETY: as above; no user code inside.
+                let (id, at) = unsafe { task.with_local(|l| (l.id, l.location)) };
+                let name = self.shared.task_names.get(id);
+                Some(What::Task { id, name, at })
+            }
+            Runnable::Callback(cb) => Some(What::Callback(cb.location)),
+            Runnable::Timer(key) => match self.timers.borrow().get(*key)? {
+                TimerEntry::Callback(cb) => Some(What::Callback(cb.location)),
+                TimerEntry::Waker(_) => None,
+            },
+            Runnable::Cancelled => None,
         }
     }
 
@@ -637,40 +761,70 @@ impl Core {
         }
         let waker = task.waker_ref();
         let mut cx = Context::from_waker(&waker);
-        let outer = self.current_task.replace(Some(ptr));
+        // Polls never nest (the loop cannot be re-entered), so no outer
+        // task to restore.
+        self.current_task.set(Some(ptr));
         // SAFETY: as above; no other poll of this task is in progress.
         let ready = unsafe { task.poll(&mut cx) }.is_ready();
-        self.current_task.set(outer);
+        self.current_task.set(None);
         if ready {
             self.finish(&task);
         }
     }
 
-    /// A chunk of the ready phase reached the slow-callback threshold.
+    /// Reports what a stamp of the stopwatch found, if anything.
+    #[inline]
+    fn judge(&self, verdict: Verdict) {
+        match verdict {
+            Verdict::Fine => {}
+            Verdict::Slow { item, took } => self.report_slow(item, took),
+            Verdict::Lag { first, items, took } => self.report_slow_stretch(first, items, took),
+        }
+    }
+
+    /// One callback or task poll held the loop for `took`.
     #[cold]
-    fn report_slow(
-        &self,
-        first: Option<(Ran, &'static Location<'static>)>,
-        items: usize,
-        took: Duration,
-    ) {
-        let Some((ran, at)) = first else {
-            return; // a cancelled entry: nothing of the user's ran first
-        };
-        let (source, what) = match ran {
-            Ran::Callback => (ExceptionSource::SlowCallback, "the callback"),
-            Ran::Task => (ExceptionSource::SlowTask, "one poll of the task"),
+    fn report_slow(&self, item: Ran, took: Duration) {
+        let (source, what) = if item.task {
+            (ExceptionSource::SlowTask, "one poll of the task")
+        } else {
+            (ExceptionSource::SlowCallback, "the callback")
         };
         let threshold = self.watch.threshold();
-        let message = if items == 1 {
-            format!("{what} held the loop for {took:?} (slow_callback_duration: {threshold:?})")
-        } else {
-            format!(
-                "a run of {items} ready items starting with {what} held the loop for {took:?} \
-                 (slow_callback_duration: {threshold:?}; debug mode times each item)"
-            )
+        let message =
+            format!("{what} held the loop for {took:?} (slow_callback_duration: {threshold:?})");
+        self.report(source, item.at, Box::new(message));
+    }
+
+    /// A stretch of several items held the loop for `took`: loop lag,
+    /// named by the first item; the stopwatch now times items one by one.
+    #[cold]
+    fn report_slow_stretch(&self, first: Option<Ran>, items: usize, took: Duration) {
+        let what = match first {
+            Some(Ran { task: true, .. }) => "a poll of the task spawned here",
+            Some(_) => "the callback scheduled here",
+            None => "a cancelled entry",
         };
-        self.report(source, at, Box::new(message));
+        let message = format!(
+            "{items} items in a row, from {what}, held the loop for {took:?} \
+             (slow_callback_duration: {:?}); timing each of the next {} items to name a slow one",
+            self.watch.threshold(),
+            crate::watch::ZOOM,
+        );
+        let at = first.map_or(Location::caller(), |r| r.at);
+        self.report(ExceptionSource::LoopLag, at, Box::new(message));
+    }
+
+    /// `Builder::trace`: the loop closed, write what was recorded. An error
+    /// is reported on stderr: `close()` itself succeeded.
+    fn write_trace(&self) {
+        if let Some(tracer) = &self.trace {
+            if let Err(e) = tracer.write() {
+                crate::exception::print_line(format_args!(
+                    "evloop: could not write the trace: {e}"
+                ));
+            }
+        }
     }
 
     /// Debug mode: `task` is destroyed by `close()` while pending.
@@ -709,18 +863,23 @@ impl Core {
     fn finish(&self, task: &RawTask) {
         task.set_complete();
         // SAFETY: loop thread; the closure runs no user code.
-        let (key, join, detached, at, id) = unsafe {
+        let (key, join, detached, at, named) = unsafe {
             task.with_local(|l| {
                 (
                     l.registry_key,
                     std::mem::replace(&mut l.join_waiter, JoinWaiter::None),
                     !l.handle_alive,
                     l.location,
-                    l.id,
+                    l.named,
                 )
             })
         };
-        self.shared.task_names.forget(id);
+        if named {
+            // SAFETY: loop thread; no user code inside.
+            self.shared
+                .task_names
+                .forget(unsafe { task.with_local(|l| l.id) });
+        }
         let mut tasks = self.tasks.borrow_mut();
         let entry = match tasks.get(key) {
             Some(t) if t.ptr_eq(task) => Some(tasks.remove(key)),
@@ -976,19 +1135,16 @@ impl Core {
         let exception = Exception::new(source, at, &*payload);
         match handler {
             Some(h) => {
-                if catch_unwind(AssertUnwindSafe(|| h(&exception))).is_err() {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| h(&exception))) {
                     crate::exception::print_line(format_args!(
                         "evloop: the exception handler panicked while handling: {exception}"
                     ));
+                    drop_payload(p); // the handler's own payload may panic on drop too
                 }
             }
             None => print_default(&exception),
         }
-        // A payload whose own `Drop` panics is beyond help: let it leak
-        // rather than abort the process.
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-            std::mem::forget(p);
-        }
+        drop_payload(payload);
     }
 
     /// Drops `value`; a panic from its `Drop` goes to the exception handler
@@ -1033,6 +1189,7 @@ impl Core {
                 // Running jobs finish on their threads; no thread is joined.
                 let pool = self.executor.borrow_mut().take();
                 drop(pool);
+                self.write_trace();
                 return Ok(());
             }
             for task in tasks {
@@ -1083,6 +1240,8 @@ pub(crate) struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // The items since the last stamp end with the call.
+        self.core.judge(self.core.watch.stamp());
         self.core.running.set(false);
         self.core.shared.leave();
     }

@@ -207,7 +207,10 @@ impl EventLoop {
     /// - [`ConcurrentFuture`](crate::ConcurrentFuture)s of unfinished work
     ///   resolve to [`ConcurrentError::LoopClosed`](crate::ConcurrentError);
     /// - executor jobs that are running finish on their threads and their
-    ///   results are dropped there; the pool's threads exit when idle.
+    ///   results are dropped there; the pool's threads exit when idle;
+    /// - I/O: `add_reader` / `add_writer` callbacks are dropped, and the
+    ///   loop's sockets stay open until dropped, but every operation on them
+    ///   fails with an `io::Error` wrapping [`LoopClosed`].
     ///
     /// What it waits for: nothing but the `call_soon_threadsafe` pushes that
     /// are in flight at that instant (a few instructions each), so that no
@@ -677,6 +680,30 @@ impl Builder {
     /// ```
     pub fn debug(mut self, on: bool) -> Builder {
         self.config.debug = on;
+        self
+    }
+
+    /// Record a trace of the loop — each iteration, its phases, every
+    /// callback and task poll with where it was scheduled or spawned — and
+    /// write it to `path` as Chrome trace-event JSON when the loop closes
+    /// (or is dropped). Open it in <https://ui.perfetto.dev> or
+    /// `chrome://tracing`, or draw it with `cargo run --example trace_svg`
+    /// (see `docs/internals.md`, "Seeing the loop"). For studying and
+    /// debugging: every item is timed on the precise clock, and events stay
+    /// in memory until the loop closes (at most a million; then recording
+    /// stops and the file says where).
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join("evloop-doc-trace.json");
+    /// let lp = evloop::EventLoop::builder().trace(&path).build().unwrap();
+    /// lp.run_until_complete(async { evloop::yield_now().await }).unwrap();
+    /// lp.close().unwrap();
+    /// let json = std::fs::read_to_string(&path).unwrap();
+    /// assert!(json.contains(r#""cat":"task""#));
+    /// # std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn trace(mut self, path: impl Into<std::path::PathBuf>) -> Builder {
+        self.config.trace = Some(path.into());
         self
     }
 

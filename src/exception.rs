@@ -147,3 +147,18 @@ pub(crate) fn print_line(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{args}");
 }
+
+/// Drops a panic payload that nobody will read, without letting a panic
+/// from its `Drop` unwind through the loop or a worker thread (or abort the
+/// process, during teardown). That panic's own payload is dropped the same
+/// way: usually a plain message, it goes; a chain of payloads that all
+/// panic when dropped is cut after a few links and leaked.
+pub(crate) fn drop_payload(mut payload: Box<dyn Any + Send>) {
+    for _ in 0..4 {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+            Ok(()) => return,
+            Err(next) => payload = next,
+        }
+    }
+    std::mem::forget(payload);
+}

@@ -287,14 +287,22 @@ fn spin_for_work(s: &PoolShared, spin: Duration) -> bool {
 fn run_work(s: &PoolShared, work: Work) {
     match work {
         Work::Plain(job) => {
-            // A raw job may panic: the worker survives it.
-            let _ = catch_unwind(AssertUnwindSafe(job));
+            // A raw job may panic: the worker survives it (and a payload
+            // that panics on drop), so the job is always counted done.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+                crate::exception::drop_payload(payload);
+            }
             job_done(s);
         }
         Work::Deliver(compute) => {
             let deliver = compute(); // catches the job's panic itself
             job_done(s);
-            deliver();
+            // Delivering runs user code: the awaiter's waker, or the
+            // result's `Drop` if nobody awaits it any more. Neither may kill
+            // the worker (a pool at its size limit would start no other).
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(deliver)) {
+                crate::exception::drop_payload(payload);
+            }
         }
     }
 }

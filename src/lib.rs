@@ -80,6 +80,7 @@ mod sys;
 mod task;
 mod time;
 mod timer;
+mod trace;
 mod util;
 mod watch;
 

@@ -7,53 +7,87 @@
 //! kernel tick, 4 ms here) at *stamps*:
 //!
 //! - when a public entry point (`run_once`, `run_forever`, ...) starts
-//!   ([`Watch::resume`]: the time between calls is the host's, not ours);
-//! - after each *chunk* of the ready phase: one item when it ran alone, or
-//!   up to [`CHUNK`] items of a long batch ([`Watch::item_done`]);
-//! - around each I/O poll ([`Watch::poll_starts`], [`Watch::poll_ends`]);
-//! - after phases 3–5 when they did work ([`Watch::lap`]).
+//!   ([`Watch::resume`]: the time between calls is the host's, not ours)
+//!   and ends;
+//! - before and after the loop's own work: each I/O poll, and phases 4–5
+//!   when they have something to do;
+//! - after every [`CHUNK`] items of the ready phase, counted across
+//!   iterations.
 //!
-//! Every interval between two stamps is *busy* time, except the blocking
-//! polls, which are *blocked* time. A chunk whose interval reaches the
-//! threshold is a slow callback or poll (its item, or the first of its
-//! items, is named); the interval from one poll to the next is the *lag*
-//! I/O and timers could have waited for the loop.
+//! The items run between two stamps are a *stretch*. Every interval
+//! between two stamps is busy time, except the blocking polls, which are
+//! blocked time. A stretch of one item that reaches the threshold is a
+//! slow callback or task poll, named exactly; a longer stretch that does is
+//! reported as loop lag, named by its first item, and the watch then
+//! *zooms in*: it times each item for the next [`ZOOM`] items, so an item
+//! that is slow again is named exactly. The interval from one poll to the
+//! next is the lag I/O and timers could have waited for the loop.
 //!
-//! The cost is one coarse read per chunk, so a batch of a million
-//! callbacks pays for 1/64 of a read each, and a loop that runs one item per
-//! iteration pays for one read per iteration. The price is resolution:
-//! durations are multiples of the tick (sums over many intervals are
-//! unbiased), and a slow item inside a long batch is named by its chunk.
-//! `Builder::debug` and `Builder::trace` switch to the precise clock and a
-//! chunk of one, so every item is timed exactly.
+//! The cost is one coarse read per stamp: a batch of a million callbacks
+//! pays for 1/64 of a read each, and a loop that wakes for one item at a
+//! time pays one read per poll, which it makes anyway. The price is
+//! resolution: durations are multiples of the tick (sums over many
+//! intervals are unbiased), and a single slow item among quick ones is
+//! first seen as lag. `Builder::debug` and `Builder::trace` read the
+//! precise clock and stamp after every item.
 
 use std::cell::Cell;
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-/// Items of a long ready batch run between two stamps. Measured with
-/// cachegrind on the `call_soon` workload (116.0 instructions per callback
-/// before the stopwatch): 32 cost 2.4 % more instructions, 64 cost 1.2 %.
+/// Items run between two stamps. Measured with cachegrind on the
+/// `call_soon` workload: see `docs/internals.md`, "Timing".
 pub(crate) const CHUNK: usize = 64;
+
+/// Items timed one by one after a slow stretch of several.
+pub(crate) const ZOOM: usize = 1000;
 
 /// The default slow-callback threshold: asyncio's `slow_callback_duration`.
 pub(crate) const DEFAULT_SLOW: Duration = Duration::from_millis(100);
+
+/// The first item of a stretch: a callback or a task poll, and where it was
+/// scheduled or spawned.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ran {
+    pub(crate) task: bool,
+    pub(crate) at: &'static Location<'static>,
+}
+
+/// What a stamp found.
+pub(crate) enum Verdict {
+    Fine,
+    /// One item took `took`, the threshold or more.
+    Slow {
+        item: Ran,
+        took: Duration,
+    },
+    /// A stretch of `items` took `took`, the threshold or more.
+    Lag {
+        first: Option<Ran>,
+        items: usize,
+        took: Duration,
+    },
+}
 
 /// The loop's stopwatch (loop thread only).
 pub(crate) struct Watch {
     /// `Some(origin)`: read the precise clock (debug and trace modes).
     precise: Option<Instant>,
-    /// Items per chunk: [`CHUNK`], or 1 with the precise clock.
-    pub(crate) chunk: usize,
+    /// Items per stretch: [`CHUNK`], or 1 with the precise clock.
+    stride: usize,
     /// Slow-callback and lag threshold, in ns (`u64::MAX`: off).
     threshold: u64,
     /// The last stamp.
     last: Cell<u64>,
     /// The end of the last I/O poll.
     last_poll: Cell<u64>,
-    /// A slow item was reported since the last poll (its lag is not
-    /// reported twice).
+    /// Lag was reported since the last poll (not reported twice).
     reported: Cell<bool>,
+    /// Items run since the last stamp, and the first of them.
+    stretch_items: Cell<usize>,
+    stretch_first: Cell<Option<Ran>>,
+    /// Stretches left to time one item each (zoomed in).
+    zoom_left: Cell<usize>,
     busy: Cell<u64>,
     blocked: Cell<u64>,
     longest: Cell<u64>,
@@ -77,14 +111,16 @@ impl Watch {
     /// A stopwatch reporting items and lags of `threshold` or more (`None`:
     /// never), on the precise clock if `precise`.
     pub(crate) fn new(threshold: Option<Duration>, precise: bool) -> Watch {
-        let threshold = threshold.map_or(u64::MAX, crate::clock::saturating_nanos);
         let watch = Watch {
             precise: precise.then(Instant::now),
-            chunk: if precise { 1 } else { CHUNK },
-            threshold,
+            stride: if precise { 1 } else { CHUNK },
+            threshold: threshold.map_or(u64::MAX, crate::clock::saturating_nanos),
             last: Cell::new(0),
             last_poll: Cell::new(0),
             reported: Cell::new(false),
+            stretch_items: Cell::new(0),
+            stretch_first: Cell::new(None),
+            zoom_left: Cell::new(0),
             busy: Cell::new(0),
             blocked: Cell::new(0),
             longest: Cell::new(0),
@@ -98,7 +134,7 @@ impl Watch {
 
     /// Nanoseconds on the watch's clock.
     #[inline]
-    pub(crate) fn now(&self) -> u64 {
+    fn now(&self) -> u64 {
         match self.precise {
             Some(origin) => crate::clock::saturating_nanos(origin.elapsed()),
             None => crate::sys::coarse_monotonic_ns(),
@@ -115,37 +151,95 @@ impl Watch {
 
     /// Counts the time since the last stamp as busy; returns it.
     #[inline]
-    pub(crate) fn lap(&self) -> u64 {
+    fn lap(&self) -> u64 {
         let now = self.now();
         let took = now.saturating_sub(self.last.replace(now));
         self.busy.set(self.busy.get() + took);
         took
     }
 
-    /// A chunk of the ready phase ended; `at` names its (first) item.
-    /// Returns how long it took if that reaches the threshold.
+    /// Whether items ran since the last stamp.
     #[inline]
-    pub(crate) fn item_done(&self, at: Option<&'static Location<'static>>) -> Option<Duration> {
+    pub(crate) fn stretch_open(&self) -> bool {
+        self.stretch_items.get() != 0
+    }
+
+    /// A stretch begins with `first` (`None`: a cancelled entry).
+    pub(crate) fn begin(&self, first: Option<Ran>) {
+        self.stretch_first.set(first);
+    }
+
+    /// How many items may run before the next stamp.
+    #[inline]
+    pub(crate) fn room(&self) -> usize {
+        let stride = if self.zoom_left.get() > 0 {
+            1
+        } else {
+            self.stride
+        };
+        stride - self.stretch_items.get()
+    }
+
+    /// `items` more ran; `true` when the stretch is full: stamp now.
+    #[inline]
+    pub(crate) fn ran(&self, items: usize) -> bool {
+        let ran = self.stretch_items.get() + items;
+        self.stretch_items.set(ran);
+        ran >= if self.zoom_left.get() > 0 {
+            1
+        } else {
+            self.stride
+        }
+    }
+
+    /// A stamp: the open stretch, if any, ends here and is judged.
+    pub(crate) fn stamp(&self) -> Verdict {
         let took = self.lap();
-        if took > self.longest.get() {
-            self.longest.set(took);
-            self.longest_at.set(at);
+        let items = self.stretch_items.replace(0);
+        if items == 0 {
+            return Verdict::Fine; // the loop's own work, or nothing
+        }
+        let first = self.stretch_first.take();
+        self.zoom_left.set(self.zoom_left.get().saturating_sub(1));
+        if items == 1 {
+            return self.judge_item(first, took);
         }
         if took < self.threshold {
-            return None;
+            return Verdict::Fine;
+        }
+        self.reported.set(true);
+        self.zoom_left.set(ZOOM);
+        let took = Duration::from_nanos(took);
+        Verdict::Lag { first, items, took }
+    }
+
+    /// A stretch of one item took `took`.
+    fn judge_item(&self, item: Option<Ran>, took: u64) -> Verdict {
+        let Some(item) = item else {
+            return Verdict::Fine; // a cancelled entry
+        };
+        if took > self.longest.get() {
+            self.longest.set(took);
+            self.longest_at.set(Some(item.at));
+        }
+        if took < self.threshold {
+            return Verdict::Fine;
         }
         self.slow.set(self.slow.get() + 1);
         self.reported.set(true);
-        Some(Duration::from_nanos(took))
+        let took = Duration::from_nanos(took);
+        Verdict::Slow { item, took }
     }
 
-    /// An I/O poll starts. Returns the time since the end of the previous
-    /// one if it reaches the threshold and no slow item explains it.
-    pub(crate) fn poll_starts(&self) -> Option<Duration> {
-        self.lap();
+    /// An I/O poll starts: a stamp, and the time since the end of the
+    /// previous poll if it reaches the threshold and nothing was reported
+    /// for it yet.
+    pub(crate) fn poll_starts(&self) -> (Verdict, Option<Duration>) {
+        let verdict = self.stamp();
         let lag = self.last.get().saturating_sub(self.last_poll.get());
         self.max_lag.set(self.max_lag.get().max(lag));
-        (lag >= self.threshold && !self.reported.get()).then(|| Duration::from_nanos(lag))
+        let report = lag >= self.threshold && !self.reported.get();
+        (verdict, report.then(|| Duration::from_nanos(lag)))
     }
 
     /// The poll ended; a blocking one was blocked time. A non-blocking poll
@@ -158,6 +252,11 @@ impl Watch {
         }
         self.last_poll.set(self.last.get());
         self.reported.set(false);
+    }
+
+    /// The loop's own work (phases 3–5) ended: busy time, no item's.
+    pub(crate) fn own_work_done(&self) {
+        self.lap();
     }
 
     /// The threshold, for reports.

@@ -159,3 +159,45 @@ fn dropping_the_awaiting_future_lets_the_job_finish_on_its_thread() {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// A panic payload, or a job's result, whose own `Drop` panics.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("drop boom");
+        }
+    }
+}
+
+#[test]
+fn a_raw_job_whose_panic_payload_panics_on_drop_is_still_counted_done() {
+    let pool = Arc::new(ThreadPool::new(1));
+    pool.execute(Box::new(|| std::panic::panic_any(PanicsOnDrop)));
+    // `shutdown` waits for every job: a worker killed by the payload's drop
+    // would never count its job done, and this would hang.
+    let p = pool.clone();
+    util::watchdog(10, move || p.shutdown());
+    let (tx, rx) = std::sync::mpsc::channel();
+    pool.execute(Box::new(move || tx.send(7).unwrap()));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(7));
+}
+
+#[test]
+fn a_result_that_panics_on_drop_on_the_worker_does_not_kill_it() {
+    let lp = EventLoop::builder().executor_threads(1).build().unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    // Nobody awaits the result any more when it is ready, so it is dropped
+    // on the worker, which must survive it: it is the pool's only thread.
+    drop(lp.run_in_executor(move || {
+        wait.recv().unwrap();
+        PanicsOnDrop
+    }));
+    go.send(()).unwrap();
+    let next = lp.run_until_complete(async {
+        let fut = EventLoop::current().run_in_executor(|| 7);
+        evloop::wait_for(Duration::from_secs(10), fut).await
+    });
+    assert_eq!(next.unwrap().expect("the only worker died").unwrap(), 7);
+}

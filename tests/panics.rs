@@ -117,3 +117,59 @@ fn run_until_complete_resumes_the_main_future_panic() {
     // The loop is still usable.
     assert_eq!(lp.run_until_complete(async { 1 }), Ok(1));
 }
+
+/// Panics in its `Drop` with a payload that panics in its own `Drop`
+/// (unless already unwinding, which would abort the test binary).
+#[derive(Debug)]
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            std::panic::panic_any(PanicsOnDrop);
+        }
+    }
+}
+
+/// Finishes with a value whose `Drop` panics, then panics in its own `Drop`.
+struct ReadyThenPanicsOnDrop;
+
+impl std::future::Future for ReadyThenPanicsOnDrop {
+    type Output = PanicsOnDrop;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<PanicsOnDrop> {
+        std::task::Poll::Ready(PanicsOnDrop)
+    }
+}
+
+impl Drop for ReadyThenPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("future drop boom");
+    }
+}
+
+#[test]
+fn second_panics_while_a_task_finishes_are_contained() {
+    let lp = EventLoop::new();
+    let seen = capture(&lp);
+    // The future's `Drop` panics after it returned a value whose `Drop`
+    // panics too: the first panic wins, the value goes quietly.
+    let t = lp.ensure_future(ReadyThenPanicsOnDrop);
+    // The future panics, then its `Drop` panics with a payload that panics
+    // when dropped: the first panic wins, the second payload goes quietly.
+    let u = lp.ensure_future(async {
+        let _guard = PanicsOnDrop;
+        if true {
+            panic!("poll boom");
+        }
+    });
+    let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tick(&lp)));
+    assert!(turn.is_ok(), "a panic escaped the loop");
+    let t = lp.run_until_complete(t).unwrap().unwrap_err();
+    assert_eq!(t.panic_message(), Some("future drop boom"));
+    let u = lp.run_until_complete(u).unwrap().unwrap_err();
+    assert_eq!(u.panic_message(), Some("poll boom"));
+    assert!(seen.borrow().is_empty(), "the awaiters got them");
+}

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use crate::core::Core;
+use crate::error::LoopClosed;
 use sources::{Direction, IoKey};
 
 /// A mio source registered with the running loop, with its readiness.
@@ -53,6 +54,12 @@ impl<S: mio::event::Source> IoHandle<S> {
         cx: &mut Context<'_>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        // A closed loop has dropped this source's entry and dispatches no
+        // more events: a wait could never end, and with no entry
+        // `poll_io_ready` says "try", so `WouldBlock` would spin here.
+        if self.core.is_closed() {
+            return Poll::Ready(Err(io::Error::other(LoopClosed)));
+        }
         loop {
             if self.core.poll_io_ready(self.key, dir, cx).is_pending() {
                 return Poll::Pending;

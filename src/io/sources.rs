@@ -153,7 +153,8 @@ impl Sources {
 
     /// `Ready` if an operation in `dir` is worth trying; otherwise stores
     /// the waker. A removed source is always "ready": the operation itself
-    /// then fails with the socket's error.
+    /// then fails with the socket's error. (An `IoHandle` outlives its entry
+    /// only when the loop closed, and `poll_op` refuses then.)
     pub(crate) fn poll_ready(
         &mut self,
         key: IoKey,

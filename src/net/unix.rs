@@ -1,7 +1,7 @@
 //! Unix-domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
@@ -344,6 +344,7 @@ crate::net::impl_as_fd!(UnixDatagram);
 
 #[cfg(feature = "futures-io")]
 mod futures_io_impls {
+    use std::io::{Read, Write};
     use std::pin::Pin;
     use std::task::{Context, Poll};
 

@@ -95,6 +95,8 @@ impl<T> Task<T> {
     /// while the task is not finished; naming a finished task does nothing.
     pub fn set_name(&self, name: impl Into<Arc<str>>) {
         if !self.raw.is_complete() {
+            // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
+            unsafe { self.raw.with_local(|l| l.named = true) };
             self.raw.owner().task_names.set(self.id(), name.into());
         }
     }

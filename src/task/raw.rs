@@ -94,6 +94,8 @@ pub(crate) struct Local {
     pub(crate) handle_alive: bool,
     /// `Task::cancel` was called: the next run drops the future.
     pub(crate) cancel_requested: bool,
+    /// The task has an entry in the loop's `TaskNames` (fits in padding).
+    pub(crate) named: bool,
     /// Key of this task in the loop's registry.
     pub(crate) registry_key: usize,
     /// The loop's number for this task (1, 2, ...; 0 until registered).
@@ -163,6 +165,7 @@ impl RawTask {
                     join_waiter: JoinWaiter::None,
                     handle_alive: true,
                     cancel_requested: false,
+                    named: false,
                     registry_key: usize::MAX,
                     id: 0,
                     location,
@@ -584,11 +587,22 @@ unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()
         Ok(Poll::Ready(value)) => Ok(value),
         Err(payload) => Err(TaskError::panicked(payload)),
     };
-    // Dropping the future may panic too; the first panic wins.
+    // Dropping the future may panic too; the first panic wins. What loses
+    // (the output, or the second payload) is user code to drop as well,
+    // and must not unwind from here.
     let dropped = catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed));
     *stage = Stage::Finished(match (output, dropped) {
-        (Ok(_), Err(payload)) => Err(TaskError::panicked(payload)),
-        (output, _) => output,
+        (Ok(value), Err(payload)) => {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+                crate::exception::drop_payload(p);
+            }
+            Err(TaskError::panicked(payload))
+        }
+        (output, Err(second)) => {
+            crate::exception::drop_payload(second);
+            output
+        }
+        (output, Ok(())) => output,
     });
     Poll::Ready(())
 }
