@@ -461,3 +461,70 @@ fn overlapping_events_fall_back_to_merged_bars() {
         events.len()
     );
 }
+
+// ---- a real trace ------------------------------------------------------------
+
+/// Events of one lane never overlap (the renderer's size bound relies on
+/// it): checked on what the loop writes.
+fn assert_lanes_do_not_overlap(events: &[trace_svg::Event]) {
+    for cat in ["iteration", "phase", "callback", "task"] {
+        let mut lane: Vec<_> = events.iter().filter(|e| e.cat == cat).collect();
+        lane.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+        for w in lane.windows(2) {
+            // ts and dur are rounded to the ns each: allow 2 ns.
+            assert!(
+                w[0].end() <= w[1].ts + 0.002,
+                "{:?} overlaps {:?}",
+                w[0],
+                w[1]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_traced_run_renders() {
+    let path = std::env::temp_dir().join(format!("evloop-trace-svg-{}.json", std::process::id()));
+    let lp = evloop::EventLoop::builder()
+        .virtual_time()
+        .trace(path.clone())
+        .build()
+        .unwrap();
+    lp.run_until_complete(async {
+        let ticks = evloop::ensure_future(async {
+            for _ in 0..3 {
+                evloop::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        });
+        evloop::EventLoop::current().call_soon(|| ()).unwrap();
+        ticks.await.unwrap();
+    })
+    .unwrap();
+    lp.close().unwrap();
+    let json = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+
+    let trace = parse_trace(&json).unwrap();
+    let named = |cat: &str, name: &str| {
+        trace
+            .events
+            .iter()
+            .filter(|e| e.cat == cat && e.name.starts_with(name))
+            .count()
+    };
+    assert!(named("iteration", "iteration ") >= 4, "{json}");
+    assert!(
+        named("phase", "timers") >= 3,
+        "three timer wake-ups: {json}"
+    );
+    assert!(named("callback", "callback ") >= 1, "{json}");
+    assert!(named("task", "task ") >= 4, "{json}");
+    assert_lanes_do_not_overlap(&trace.events);
+
+    let svg = render_svg(&json).unwrap();
+    assert_well_formed(&svg);
+    assert_eq!(
+        count(&svg, r#"<rect class="ev""#) + merged_events(&svg),
+        trace.events.len()
+    );
+}
