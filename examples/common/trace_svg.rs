@@ -479,6 +479,10 @@ const TOP: f64 = 62.0;
 /// Height of a lane, and of a bar in it.
 const LANE: f64 = 26.0;
 const BAR: f64 = 18.0;
+/// A merged column's bar is this wide, so that a lone one can be seen.
+const MERGED_PX: f64 = 2.0;
+/// Bars at least this wide end with a one-pixel gap.
+const GAP_FROM_PX: f64 = 4.0;
 /// Roughly the width of a character of the 11 px labels.
 const CHAR_PX: f64 = 6.2;
 /// At most this many individual bars per lane, in multiples of the plot's
@@ -843,9 +847,12 @@ fn draw_lane(s: &mut String, lane: &Lane<'_>, y: f64, scale: &Scale) {
 /// One event's bar, its tooltip and its label if it fits.
 fn draw_event(s: &mut String, e: &Event, x: f64, w: f64, y: f64, alt: bool) {
     let color = fill(color_key(e), alt);
+    // A hairline gap after bars wide enough to spare it, so that
+    // neighbours of one colour (two polls) stay apart.
+    let drawn = if w >= GAP_FROM_PX { w - 1.0 } else { w };
     let _ = writeln!(
         s,
-        r#"<rect class="ev" x="{x:.1}" y="{y}" width="{w:.1}" height="{BAR}" fill="{color}"><title>{}</title></rect>"#,
+        r#"<rect class="ev" x="{x:.1}" y="{y}" width="{drawn:.1}" height="{BAR}" fill="{color}"><title>{}</title></rect>"#,
         xml(&tooltip(e))
     );
     if let Some(text) = label(e, w) {
@@ -883,8 +890,9 @@ impl<'a> Column<'a> {
         }
     }
 
-    /// A one-pixel bar, half opaque plus half the share of the column's
-    /// time the events fill: sparse columns still show, busy ones are solid.
+    /// The column's bar: [`MERGED_PX`] wide (the next column's bar covers
+    /// what overlaps), opaque from 0.6 for a column the events hardly fill
+    /// to 1 for a full one: sparse columns still show, busy ones are solid.
     fn draw(&self, s: &mut String, i: usize, y: f64, scale: &Scale) {
         let main = self
             .keys
@@ -906,10 +914,10 @@ impl<'a> Column<'a> {
         }
         let _ = writeln!(
             s,
-            r#"<rect class="merged" x="{:.1}" y="{y}" width="1" height="{BAR}" fill="{}" fill-opacity="{:.2}"><title>{}</title></rect>"#,
+            r#"<rect class="merged" x="{:.1}" y="{y}" width="{MERGED_PX}" height="{BAR}" fill="{}" fill-opacity="{:.2}"><title>{}</title></rect>"#,
             PLOT_X + i as f64,
             fill(main, false),
-            0.5 + share / 2.0,
+            0.6 + 0.4 * share,
             xml(&title)
         );
     }
@@ -952,7 +960,7 @@ fn draw_legend(s: &mut String, lanes: &[Lane<'_>], marker: bool, y: f64, width: 
             entries.push((lane.cat.to_owned(), fill(lane.cat, false), 1.0));
         }
     }
-    entries.push(("merged (< 1 px)".to_owned(), "#8c8c8c", 0.45));
+    entries.push(("merged (< 1 px)".to_owned(), "#8c8c8c", 0.6));
     if marker {
         entries.push(("trace truncated".to_owned(), "#d62728", 1.0));
     }
