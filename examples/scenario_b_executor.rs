@@ -41,8 +41,9 @@ async fn task_c(out: Out, unit: Duration) {
 
 /// The scenario: both tasks on one loop, until both are done.
 pub async fn scenario(out: Out, unit: Duration) {
-    let a = evloop::ensure_future(task_a(out.clone(), unit));
-    let c = evloop::ensure_future(task_c(out, unit));
+    // Named, so that traces and `all_tasks` say which is which.
+    let a = evloop::ensure_future(task_a(out.clone(), unit)).with_name("task_a");
+    let c = evloop::ensure_future(task_c(out, unit)).with_name("task_c");
     c.await.expect("task_c does not panic");
     a.await.expect("task_a does not panic");
 }
