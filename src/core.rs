@@ -589,7 +589,7 @@ impl Core {
 
     /// Phase 5: advance the wheel to now; expired callbacks join the ready
     /// queue in (deadline, insertion) order, sleeping tasks are woken.
-    /// Returns whether any timer was pending.
+    /// Returns whether any timer expired.
     #[inline(always)]
     fn fire_timers(&self) -> bool {
         if self.timers.borrow().pending() == 0 {
@@ -599,11 +599,12 @@ impl Core {
         let now = self.now();
         let mut expired = std::mem::take(&mut *self.expired.borrow_mut());
         self.timers.borrow_mut().advance(now, &mut expired);
+        let fired = !expired.is_empty();
         for key in expired.drain(..) {
             self.expire(key);
         }
         *self.expired.borrow_mut() = expired;
-        true
+        fired
     }
 
     fn expire(&self, key: TimerKey) {

@@ -691,7 +691,9 @@ impl Builder {
     /// (see `docs/internals.md`, "Seeing the loop"). For studying and
     /// debugging: every item is timed on the precise clock, and events stay
     /// in memory until the loop closes (at most a million; then recording
-    /// stops and the file says where).
+    /// stops and the file says where). Times are real even with
+    /// [`virtual_time`](Builder::virtual_time): a jump of the virtual clock
+    /// takes no time in the trace.
     ///
     /// ```
     /// let path = std::env::temp_dir().join("evloop-doc-trace.json");
