@@ -60,20 +60,25 @@ pub struct Stats {
     /// exact in debug and trace modes. Time between `run_once` calls from
     /// a host loop counts neither as busy nor as blocked.
     pub busy: Duration,
-    /// Time blocked in `epoll_wait` with nothing to do.
+    /// Time blocked in `epoll_wait` with nothing to do (with the dispatch
+    /// of the events that ended the wait).
     pub blocked: Duration,
-    /// The longest time one callback or task poll held the loop; in long
-    /// batches, where items are timed in chunks of 64, the longest chunk.
+    /// The longest time one callback or task poll held the loop, among the
+    /// items timed one by one: those that ran alone between two stamps of
+    /// the stopwatch (see `docs/internals.md`, "Timing"); in debug and
+    /// trace modes, every item.
     pub longest_item: Duration,
     /// Where the callback behind `longest_item` was scheduled or its task
-    /// spawned (the chunk's first item).
+    /// spawned.
     pub longest_item_at: Option<&'static Location<'static>>,
     /// The longest time the loop went without polling for I/O while it
     /// had work: how long a ready socket or a due timer could wait.
     pub max_lag: Duration,
-    /// Callbacks or polls that took the slow-callback threshold or more
+    /// Callbacks or polls timed one by one that took the slow-callback
+    /// threshold or more
     /// ([`Builder::slow_callback_duration`](crate::Builder::slow_callback_duration)),
-    /// each reported to the exception handler.
+    /// each reported to the exception handler (longer stretches of several
+    /// items are reported as loop lag, and not counted here).
     pub slow_items: u64,
 }
 
