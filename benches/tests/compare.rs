@@ -94,6 +94,11 @@ fn tiny_run_writes_json_and_svg_for_every_workload() {
                 field(key)
             );
         }
+        assert!(
+            matches!(field("target"), Json::Num(_) | Json::Null),
+            "{name}: target = {:?}",
+            field("target")
+        );
         assert!(matches!(field("extra"), Json::Obj(_)), "{name}: extra");
     }
 

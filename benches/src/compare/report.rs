@@ -46,6 +46,11 @@ impl Record {
         }
     }
 
+    /// Whether the ratio reaches the workload's target (false without one).
+    pub fn met(&self) -> bool {
+        self.spec.target.is_some_and(|t| self.ratio() >= t)
+    }
+
     /// evloop's median.
     pub fn evloop_median(&self) -> f64 {
         median(&self.evloop)
@@ -124,8 +129,9 @@ pub fn table(records: &[Record]) -> String {
         "evloop min–max",
         "tokio min–max",
         "ratio",
+        "target",
     ];
-    let rows: Vec<[String; 7]> = records
+    let rows: Vec<[String; 8]> = records
         .iter()
         .map(|r| {
             let range = |v: &[f64]| {
@@ -144,6 +150,7 @@ pub fn table(records: &[Record]) -> String {
                 range(&r.evloop),
                 range(&r.tokio),
                 fmt_ratio(r.ratio()),
+                target_cell(r),
             ]
         })
         .collect();
@@ -187,7 +194,7 @@ pub fn table(records: &[Record]) -> String {
     }
     out.push_str(
         "\nMedians of the repetitions; ↓ lower is better, ↑ higher is better; \
-         ratio > 1: evloop better.\n",
+         ratio > 1: evloop better; target: the ratio issue 5 asks for, ✓ met, ✗ missed.\n",
     );
     let notes: Vec<String> = records
         .iter()
@@ -220,6 +227,14 @@ pub fn table(records: &[Record]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `≥ 4 ✓` or `≥ 4 ✗`; empty without a target.
+fn target_cell(r: &Record) -> String {
+    match r.spec.target {
+        Some(t) => format!("≥ {} {}", fmt_ratio(t), if r.met() { "✓" } else { "✗" }),
+        None => String::new(),
+    }
 }
 
 // ---- JSON ------------------------------------------------------------------
@@ -286,7 +301,8 @@ pub fn json(records: &[Record]) -> String {
         let _ = write!(
             out,
             "  {{\"workload\": {}, \"unit\": {}, \"better\": {}, \"evloop\": {}, \"tokio\": {}, \
-             \"evloop_median\": {}, \"tokio_median\": {}, \"ratio\": {}, \"extra\": {{{}}}}}",
+             \"evloop_median\": {}, \"tokio_median\": {}, \"ratio\": {}, \"target\": {}, \
+             \"extra\": {{{}}}}}",
             json_string(r.spec.name),
             json_string(r.spec.unit),
             json_string(better),
@@ -295,6 +311,7 @@ pub fn json(records: &[Record]) -> String {
             json_number(r.evloop_median()),
             json_number(r.tokio_median()),
             json_number(r.ratio()),
+            r.spec.target.map_or("null".to_string(), json_number),
             extra.join(", "),
         );
         out.push_str(if i + 1 < records.len() { ",\n" } else { "\n" });
