@@ -356,10 +356,20 @@ impl Core {
     /// Returns whether it polled.
     #[inline(always)]
     fn poll_io<const TRACE: bool>(&self, max_wait: Option<Duration>) -> bool {
+        if (!self.ready.borrow().is_empty() || self.stopping.get())
+            && self.counters.iterations.get() % IO_POLL_INTERVAL != 0
+        {
+            return false;
+        }
+        // Stamp and report before the timeout is chosen: the exception
+        // handler may schedule work or stop the loop.
+        let (verdict, lag) = self.watch.poll_starts();
+        self.judge(verdict);
+        if let Some(lag) = lag {
+            self.report_lag(lag);
+            self.watch.handler_done();
+        }
         let timeout = if !self.ready.borrow().is_empty() || self.stopping.get() {
-            if self.counters.iterations.get() % IO_POLL_INTERVAL != 0 {
-                return false;
-            }
             Some(Duration::ZERO)
         } else {
             self.idle_timeout(max_wait)
@@ -380,11 +390,6 @@ impl Core {
         let parked = timeout != Some(Duration::ZERO);
         if parked {
             bump(&self.counters.parks);
-        }
-        let (verdict, lag) = self.watch.poll_starts();
-        self.judge(verdict);
-        if let Some(lag) = lag {
-            self.report_lag(lag);
         }
         let got_events = self.poll_events::<TRACE>(timeout, parked);
         self.watch.poll_ends(parked);
@@ -777,10 +782,12 @@ impl Core {
     #[inline]
     fn judge(&self, verdict: Verdict) {
         match verdict {
-            Verdict::Fine => {}
+            Verdict::Fine => return,
             Verdict::Slow { item, took } => self.report_slow(item, took),
             Verdict::Lag { first, items, took } => self.report_slow_stretch(first, items, took),
         }
+        // The handler's time is charged to no item.
+        self.watch.handler_done();
     }
 
     /// One callback or task poll held the loop for `took`.

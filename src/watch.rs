@@ -292,6 +292,12 @@ impl Watch {
         self.own_since_poll.set(self.own_since_poll.get() + took);
     }
 
+    /// The exception handler ran for a report: busy time, no item's.
+    #[cold]
+    pub(crate) fn handler_done(&self) {
+        self.lap();
+    }
+
     /// The threshold, for reports.
     pub(crate) fn threshold(&self) -> Duration {
         Duration::from_nanos(self.threshold)
