@@ -103,3 +103,70 @@ fn the_handlers_time_is_not_charged_to_the_next_item() {
     );
     assert_eq!(lp.stats().slow_items, 1);
 }
+
+/// `Watch::resume` resets `last` and `last_poll` but not the per-poll
+/// state (`reported`, `items_since_poll`, `first_since_poll`,
+/// `own_since_poll`): a run that ended without polling leaks it into the
+/// next run. Here the first run's last callback is quick and ran without a
+/// poll; the second run's lag is then named after that callback (from
+/// another run), and counts its item.
+#[test]
+fn a_lag_report_names_an_item_of_this_run() {
+    let lp = EventLoop::builder()
+        .slow_callback_duration(Some(THRESHOLD))
+        .build()
+        .unwrap();
+    let seen: Rc<RefCell<Vec<(ExceptionSource, u32, String)>>> = Rc::default();
+    let s = seen.clone();
+    lp.set_exception_handler(Some(move |e: &Exception<'_>| {
+        let m = e.message().unwrap_or("").to_string();
+        s.borrow_mut().push((e.source(), e.location().line(), m));
+    }));
+    lp.call_soon(|| {}).unwrap(); // ready: the iteration does not poll
+    lp.run_once(Some(Duration::ZERO)).unwrap();
+    // A pending timer makes phase 5 stamp every iteration: each poll of
+    // the task is its own (quick) stretch, and only the poll-to-poll lag
+    // can see that the loop went 8 × 30 ms without polling.
+    let _t = lp.call_later(Duration::from_secs(60), || {}).unwrap();
+    let line = line!() + 1;
+    lp.run_until_complete(async {
+        for _ in 0..8 {
+            std::thread::sleep(THRESHOLD * 3 / 5);
+            evloop::yield_now().await;
+        }
+        evloop::sleep(Duration::from_millis(1)).await; // a poll, to judge the lag
+    })
+    .unwrap();
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!((seen[0].0, seen[0].1), (ExceptionSource::LoopLag, line), "{seen:?}");
+}
+
+/// Same state, other symptom: a report made as the previous run ended
+/// (`Running::drop`) leaves `reported` set, and the next run's lag goes
+/// unreported.
+#[test]
+fn a_report_at_the_end_of_a_run_does_not_silence_the_next_runs_lag() {
+    let lp = EventLoop::builder()
+        .slow_callback_duration(Some(THRESHOLD))
+        .build()
+        .unwrap();
+    let seen: Rc<RefCell<Vec<ExceptionSource>>> = Rc::default();
+    let s = seen.clone();
+    lp.set_exception_handler(Some(move |e: &Exception<'_>| s.borrow_mut().push(e.source())));
+    lp.call_soon(|| std::thread::sleep(SLOW)).unwrap();
+    lp.run_once(Some(Duration::ZERO)).unwrap(); // SlowCallback, at the exit
+    let _t = lp.call_later(Duration::from_secs(60), || {}).unwrap();
+    lp.run_until_complete(async {
+        for _ in 0..8 {
+            std::thread::sleep(THRESHOLD * 3 / 5);
+            evloop::yield_now().await;
+        }
+        evloop::sleep(Duration::from_millis(1)).await;
+    })
+    .unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        [ExceptionSource::SlowCallback, ExceptionSource::LoopLag]
+    );
+}
