@@ -165,6 +165,15 @@ impl Watch {
         let now = self.now();
         self.last.set(now);
         self.last_poll.set(now);
+        self.since_poll_reset();
+    }
+
+    /// The lag since the last poll starts over.
+    fn since_poll_reset(&self) {
+        self.reported.set(false);
+        self.items_since_poll.set(0);
+        self.first_since_poll.set(None);
+        self.own_since_poll.set(0);
     }
 
     /// Counts the time since the last stamp as busy; returns it.
@@ -280,10 +289,7 @@ impl Watch {
             self.blocked.set(self.blocked.get() + took);
         }
         self.last_poll.set(self.last.get());
-        self.reported.set(false);
-        self.items_since_poll.set(0);
-        self.first_since_poll.set(None);
-        self.own_since_poll.set(0);
+        self.since_poll_reset();
     }
 
     /// The loop's own work (phases 3–5) ended: busy time, no item's.
