@@ -170,3 +170,29 @@ fn a_report_at_the_end_of_a_run_does_not_silence_the_next_runs_lag() {
         [ExceptionSource::SlowCallback, ExceptionSource::LoopLag]
     );
 }
+
+/// The last stretch of a run is judged in `Running::drop`, after
+/// `run_forever` / `run_once` cleared the stop request: a `stop()` from the
+/// handler there (the loop still says it is running) is left pending and
+/// stops the *next* run after one iteration.
+#[test]
+fn a_stop_from_the_handler_at_the_end_of_a_run_does_not_stop_the_next_run() {
+    let lp = EventLoop::builder()
+        .slow_callback_duration(Some(THRESHOLD))
+        .build()
+        .unwrap();
+    lp.set_exception_handler(Some(|e: &Exception<'_>| {
+        if e.source() == ExceptionSource::SlowTask {
+            let lp = EventLoop::current();
+            assert!(lp.is_running());
+            lp.stop();
+        }
+    }));
+    lp.run_until_complete(async { std::thread::sleep(SLOW) })
+        .unwrap();
+    let next = lp.run_until_complete(async {
+        evloop::yield_now().await;
+        5
+    });
+    assert_eq!(next.ok(), Some(5));
+}
