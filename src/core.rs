@@ -285,8 +285,16 @@ impl Core {
                 break;
             }
         }
+        self.run_ends();
         self.stopping.set(false);
         Ok(())
+    }
+
+    /// A public entry point is about to return: the items since the last
+    /// stamp are judged now, before the stop request is cleared (the
+    /// handler may call `stop()`).
+    pub(crate) fn run_ends(&self) {
+        self.judge(self.watch.stamp());
     }
 
     /// One iteration of the loop, as a list of phases (see `docs/internals.md`).

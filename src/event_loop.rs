@@ -162,6 +162,7 @@ impl EventLoop {
     pub fn run_once(&self, timeout: Option<Duration>) -> Result<(), RunError> {
         let _running = self.core.enter()?;
         self.core.run_once(timeout);
+        self.core.run_ends();
         self.core.stop_handled();
         Ok(())
     }
