@@ -196,3 +196,15 @@ fn a_stop_from_the_handler_at_the_end_of_a_run_does_not_stop_the_next_run() {
     });
     assert_eq!(next.ok(), Some(5));
 }
+
+/// `Stats::executor_high_water` is read from the live pool: after
+/// `shutdown_default_executor` (or `close`) the mark falls back to 0.
+#[test]
+fn the_executor_high_water_mark_survives_shutdown() {
+    let lp = EventLoop::builder().executor_threads(1).build().unwrap();
+    let job = lp.run_in_executor(|| ());
+    lp.run_until_complete(job).unwrap().unwrap();
+    assert_eq!(lp.stats().executor_high_water, 1);
+    lp.shutdown_default_executor();
+    assert_eq!(lp.stats().executor_high_water, 1, "a high-water mark went down");
+}
