@@ -1109,6 +1109,7 @@ impl Core {
         let pool = self.executor.borrow_mut().take();
         if let Some(pool) = pool {
             pool.shutdown();
+            Counters::high_water(&self.counters.executor_high_water, pool.most_in_flight());
         }
     }
 
@@ -1205,6 +1206,9 @@ impl Core {
             {
                 // Running jobs finish on their threads; no thread is joined.
                 let pool = self.executor.borrow_mut().take();
+                if let Some(pool) = &pool {
+                    Counters::high_water(&self.counters.executor_high_water, pool.most_in_flight());
+                }
                 drop(pool);
                 self.write_trace();
                 return Ok(());

@@ -98,6 +98,8 @@ pub(crate) struct Counters {
     pub(crate) remote_jobs: Cell<u64>,
     pub(crate) ready_high_water: Cell<u64>,
     pub(crate) remote_high_water: Cell<u64>,
+    /// The mark of executor pools already shut down.
+    pub(crate) executor_high_water: Cell<u64>,
 }
 
 /// Adds one to a counter.
@@ -129,7 +131,10 @@ impl Counters {
             remote_jobs: self.remote_jobs.get(),
             ready_high_water: self.ready_high_water.get(),
             remote_high_water: self.remote_high_water.get(),
-            executor_high_water: executor_high_water as u64,
+            executor_high_water: self
+                .executor_high_water
+                .get()
+                .max(executor_high_water as u64),
             busy: times.busy,
             blocked: times.blocked,
             longest_item: times.longest_item,
