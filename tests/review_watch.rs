@@ -139,7 +139,11 @@ fn a_lag_report_names_an_item_of_this_run() {
     .unwrap();
     let seen = seen.borrow();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!((seen[0].0, seen[0].1), (ExceptionSource::LoopLag, line), "{seen:?}");
+    assert_eq!(
+        (seen[0].0, seen[0].1),
+        (ExceptionSource::LoopLag, line),
+        "{seen:?}"
+    );
 }
 
 /// Same state, other symptom: a report made as the previous run ended
@@ -153,7 +157,9 @@ fn a_report_at_the_end_of_a_run_does_not_silence_the_next_runs_lag() {
         .unwrap();
     let seen: Rc<RefCell<Vec<ExceptionSource>>> = Rc::default();
     let s = seen.clone();
-    lp.set_exception_handler(Some(move |e: &Exception<'_>| s.borrow_mut().push(e.source())));
+    lp.set_exception_handler(Some(move |e: &Exception<'_>| {
+        s.borrow_mut().push(e.source())
+    }));
     lp.call_soon(|| std::thread::sleep(SLOW)).unwrap();
     lp.run_once(Some(Duration::ZERO)).unwrap(); // SlowCallback, at the exit
     let _t = lp.call_later(Duration::from_secs(60), || {}).unwrap();
@@ -206,5 +212,9 @@ fn the_executor_high_water_mark_survives_shutdown() {
     lp.run_until_complete(job).unwrap().unwrap();
     assert_eq!(lp.stats().executor_high_water, 1);
     lp.shutdown_default_executor();
-    assert_eq!(lp.stats().executor_high_water, 1, "a high-water mark went down");
+    assert_eq!(
+        lp.stats().executor_high_water,
+        1,
+        "a high-water mark went down"
+    );
 }
