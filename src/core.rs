@@ -551,15 +551,16 @@ impl Core {
         }
         let mut ready = self.ready.borrow_mut();
         for (key, cb) in dispatch.callbacks.drain(..) {
+            let location = cb.at;
             let f = move || {
-                cb();
+                (cb.f)();
                 if let Some(core) = crate::context::current() {
                     core.rearm_fd(key);
                 }
             };
             ready.push(Runnable::Callback(Callback {
                 f: InlineFn::new(f),
-                location: Location::caller(),
+                location,
             }));
         }
     }
@@ -851,7 +852,7 @@ impl Core {
         self.report(
             ExceptionSource::PendingTaskDestroyed,
             task_location(task),
-            Box::new(message),
+            Box::new(message.to_string()),
         );
     }
 
@@ -859,10 +860,15 @@ impl Core {
     /// no single slow item or stretch was reported for it.
     #[cold]
     fn report_lag(&self, lag: Lag) {
+        let first = match lag.first {
+            Some(Ran { task: true, .. }) => ", the first a poll of the task spawned here",
+            Some(_) => ", the first the callback scheduled here",
+            None => "",
+        };
         let message = format!(
             "the loop did not poll for I/O for {:?} (slow_callback_duration: {:?}): \
              {:?} in its own phases (I/O dispatch, threadsafe jobs, expiring timers), \
-             the rest running {} items, the first of them scheduled here",
+             the rest running {} items{first}",
             lag.took,
             self.watch.threshold(),
             lag.own,

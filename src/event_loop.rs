@@ -17,7 +17,7 @@ use crate::exception::Exception;
 use crate::executor::{job_for, Executor, RunInExecutor};
 use crate::future::LoopFuture;
 use crate::handle::{Handle, TimerHandle};
-use crate::io::sources::Direction;
+use crate::io::sources::{Direction, FdCallback};
 use crate::oneshot;
 use crate::ready::Callback;
 use crate::remote::LoopHandle;
@@ -359,12 +359,19 @@ impl EventLoop {
     /// a.write_all(b"ping").unwrap();
     /// lp.run_forever().unwrap();
     /// ```
+    #[track_caller]
     pub fn add_reader<F>(&self, fd: RawFd, callback: F) -> io::Result<()>
     where
         F: Fn() + 'static,
     {
-        self.core
-            .add_fd_callback(fd, Direction::Read, Rc::new(callback))
+        self.core.add_fd_callback(
+            fd,
+            Direction::Read,
+            FdCallback {
+                f: Rc::new(callback),
+                at: Location::caller(),
+            },
+        )
     }
 
     /// Stops watching `fd` for reading; returns whether a reader was set.
@@ -374,12 +381,19 @@ impl EventLoop {
 
     /// Calls `callback` whenever `fd` is writable (asyncio's `add_writer`);
     /// level-triggered like [`add_reader`](EventLoop::add_reader).
+    #[track_caller]
     pub fn add_writer<F>(&self, fd: RawFd, callback: F) -> io::Result<()>
     where
         F: Fn() + 'static,
     {
-        self.core
-            .add_fd_callback(fd, Direction::Write, Rc::new(callback))
+        self.core.add_fd_callback(
+            fd,
+            Direction::Write,
+            FdCallback {
+                f: Rc::new(callback),
+                at: Location::caller(),
+            },
+        )
     }
 
     /// Stops watching `fd` for writing; returns whether a writer was set.

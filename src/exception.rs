@@ -6,7 +6,8 @@ use std::panic::Location;
 
 use crate::error::panic_message;
 
-/// What was running when a panic escaped to the loop.
+/// What a report to the exception handler is about: the work that
+/// panicked, or the kind of health report (see [`is_panic`](ExceptionSource::is_panic)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExceptionSource {
@@ -86,7 +87,7 @@ impl<'a> Exception<'a> {
         Exception::new(ExceptionSource::Task, location, payload)
     }
 
-    /// What kind of work panicked.
+    /// What kind of work panicked, or what kind of report this is.
     pub fn source(&self) -> ExceptionSource {
         self.source
     }

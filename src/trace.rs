@@ -19,8 +19,12 @@
 //! ```
 //!
 //! Times are µs (three decimals: ns) since the loop was created. Events
-//! are kept in memory until the loop closes, at most [`MAX_EVENTS`]; then
-//! recording stops and a `trace truncated` instant event marks where.
+//! are written in the order they *end* — an iteration's items, then its
+//! phases, then the iteration itself (the example above is sorted for
+//! reading; viewers sort by `ts`). They are kept in memory until the loop
+//! closes, at most [`MAX_EVENTS`]; then recording stops and a `trace
+//! truncated` instant event marks where (the last iteration recorded may
+//! lack its own event, its children kept).
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;

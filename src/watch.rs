@@ -9,8 +9,10 @@
 //! - when a public entry point (`run_once`, `run_forever`, ...) starts
 //!   ([`Watch::resume`]: the time between calls is the host's, not ours)
 //!   and ends;
-//! - before and after the loop's own work: each I/O poll, and phases 4–5
-//!   when they have something to do;
+//! - before the loop's own work: each I/O poll (and after it, when it
+//!   blocked), phase 4 when jobs are queued, phase 5 when a timer is
+//!   pending; and after phases 3–5 when they did something;
+//! - after the exception handler ran for a report (its time is no item's);
 //! - after every [`CHUNK`] items of the ready phase, counted across
 //!   iterations.
 //!
@@ -24,8 +26,11 @@
 //! next is the lag I/O and timers could have waited for the loop.
 //!
 //! The cost is one coarse read per stamp: a batch of a million callbacks
-//! pays for 1/64 of a read each, and a loop that wakes for one item at a
-//! time pays one read per poll, which it makes anyway. The price is
+//! pays for 1/64 of a read each; a loop that wakes for one item at a time
+//! pays a few reads per wake-up (around the poll, before phases 4–5, at
+//! the end of the call), beside a syscall that costs fifty times more; a
+//! busy loop running one item per iteration pays one read per 64 items and
+//! one per I/O poll (every 61st iteration). The price is
 //! resolution: durations are multiples of the tick (sums over many
 //! intervals are unbiased), and a single slow item among quick ones is
 //! first seen as lag. `Builder::debug` and `Builder::trace` read the

@@ -261,3 +261,25 @@ fn without_debug_mode_pending_tasks_go_quietly() {
     lp.close().unwrap();
     assert!(seen.borrow().is_empty());
 }
+
+#[test]
+fn a_slow_fd_callback_is_named_where_add_reader_was_called() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let lp = watched_loop();
+    let seen = reports(&lp);
+    let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = b.as_raw_fd();
+    let line = line!() + 1;
+    lp.add_reader(fd, move || {
+        std::thread::sleep(SLOW);
+        EventLoop::current().remove_reader(fd).unwrap();
+    })
+    .unwrap();
+    a.write_all(b"x").unwrap();
+    lp.run_once(Some(Duration::from_secs(5))).unwrap(); // the poll queues it
+    lp.run_once(Some(Duration::ZERO)).unwrap(); //         it runs (if not yet)
+    let sources: Vec<_> = seen.borrow().iter().map(|r| (r.0, r.2)).collect();
+    assert_eq!(sources, [(ExceptionSource::SlowCallback, line)]);
+    drop(b);
+}

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use crate::callback::InlineFn;
 use crate::core::Core;
-use crate::io::sources::Direction;
+use crate::io::sources::{Direction, FdCallback};
 use crate::sys::signal;
 
 /// A loop's signal state: its self-pipe (made on first use) and callbacks.
@@ -64,7 +64,11 @@ fn ensure_pipe(core: &Core) -> io::Result<i32> {
     }
     let (read, write) = signal::pipe()?;
     let read_fd = read.as_raw_fd();
-    core.add_fd_callback(read_fd, Direction::Read, Rc::new(move || drain(read_fd)))?;
+    let drain_pipe = FdCallback {
+        f: Rc::new(move || drain(read_fd)),
+        at: Location::caller(),
+    };
+    core.add_fd_callback(read_fd, Direction::Read, drain_pipe)?;
     let write_fd = write.as_raw_fd();
     core.signals().borrow_mut().pipe = Some((File::from(read), write));
     Ok(write_fd)

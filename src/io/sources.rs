@@ -58,8 +58,13 @@ impl Direction {
     }
 }
 
-/// A level-triggered callback of `add_reader` / `add_writer`.
-pub(crate) type FdCallback = Rc<dyn Fn()>;
+/// A level-triggered callback of `add_reader` / `add_writer`, with where
+/// it was registered (what reports about it name).
+#[derive(Clone)]
+pub(crate) struct FdCallback {
+    pub(crate) f: Rc<dyn Fn()>,
+    pub(crate) at: &'static std::panic::Location<'static>,
+}
 
 /// A token is split in halves: the slab key below, the generation above
 /// (32 + 32 bits on 64-bit targets, 16 + 16 on 32-bit ones). Keys stay
