@@ -67,8 +67,6 @@ pub(crate) struct Core {
     timers: RefCell<Wheel<TimerEntry>>,
     /// Every task whose future is alive; each entry owns a reference.
     tasks: RefCell<Slab<LocalRef>>,
-    /// The next task's id.
-    next_task_id: Cell<u64>,
     /// The task being polled, if any.
     current_task: Cell<Option<TaskPtr>>,
     /// Scratch buffer for the keys of expired timers (kept to avoid allocating).
@@ -165,7 +163,6 @@ impl Core {
             ready: RefCell::default(),
             timers: RefCell::new(Wheel::new(config.tick_ns)),
             tasks: RefCell::default(),
-            next_task_id: Cell::new(1),
             current_task: Cell::new(None),
             expired: RefCell::default(),
             poll: RefCell::new(poll),
@@ -1018,17 +1015,17 @@ impl Core {
             return Task::from_raw(task);
         }
         let key = self.tasks.borrow_mut().insert(task.clone());
-        let id = self.next_task_id.get();
-        self.next_task_id.set(id + 1);
+        // The id is the ready entry's sequence number (+ 1, so that 0 means
+        // "never registered"): unique and increasing, at no extra cost.
+        let seq = self.ready.borrow_mut().push(Runnable::Task(task.as_ptr()));
         // SAFETY: loop thread; no user code inside.
         unsafe {
             task.with_local(|l| {
                 l.registry_key = key;
-                l.id = id;
+                l.id = seq + 1;
                 l.scheduled = true;
             })
         };
-        self.ready.borrow_mut().push(Runnable::Task(task.as_ptr()));
         Task::from_raw(task)
     }
 

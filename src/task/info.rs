@@ -22,8 +22,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TaskInfo {
-    /// The loop's number for the task: 1 for the first spawned, never
-    /// reused by that loop.
+    /// The loop's number for the task ([`Task::id`](crate::Task::id)):
+    /// increasing in spawn order, never reused by that loop.
     pub id: u64,
     /// The name given with [`Task::set_name`](crate::Task::set_name) or
     /// [`Task::with_name`](crate::Task::with_name).

@@ -75,10 +75,11 @@ impl<T: 'static> Task<T> {
 }
 
 impl<T> Task<T> {
-    /// The loop's number for this task: 1 for the first task a loop
-    /// spawns, never reused by that loop (tokio's `task::Id`; asyncio
-    /// numbers its default names `Task-1`, `Task-2`, ... the same way).
-    /// 0 for a task spawned on a closed loop (it never ran).
+    /// The loop's number for this task (tokio's `task::Id`): increasing in
+    /// spawn order and never reused by that loop, but not consecutive — it
+    /// is the sequence number of the task's first ready-queue entry, which
+    /// costs nothing to assign. 0 for a task spawned on a closed loop (it
+    /// never ran).
     pub fn id(&self) -> u64 {
         // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
         unsafe { self.raw.with_local(|l| l.id) }
