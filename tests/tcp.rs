@@ -263,3 +263,35 @@ fn a_host_name_is_resolved_on_the_executor() {
     })
     .unwrap();
 }
+
+#[test]
+fn after_a_short_read_the_next_bytes_still_arrive() {
+    // A short read clears the readiness without an `EAGAIN` first: the
+    // bytes written afterwards must raise a new edge and be read.
+    use std::io::Write;
+    let lp = EventLoop::new();
+    let got = lp
+        .run_until_complete(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let writer = std::thread::spawn(move || {
+                let mut peer = std::net::TcpStream::connect(addr).unwrap();
+                peer.write_all(b"first").unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                peer.write_all(b"second").unwrap();
+                peer
+            });
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            let mut got = Vec::new();
+            while got.len() < b"firstsecond".len() {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0 && n < buf.len(), "short reads: {n}");
+                got.extend_from_slice(&buf[..n]);
+            }
+            drop(writer.join().unwrap());
+            got
+        })
+        .unwrap();
+    assert_eq!(got, b"firstsecond");
+}

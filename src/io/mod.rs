@@ -99,12 +99,44 @@ where
 {
     /// Reads some bytes; `Ok(0)` at end of stream.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.op(Direction::Read, |mut s| s.read(buf)).await
+        poll_fn(|cx| self.poll_read(cx, buf)).await
     }
 
     /// Writes some bytes; returns how many.
     pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.op(Direction::Write, |mut s| s.write(buf)).await
+        poll_fn(|cx| self.poll_write(cx, buf)).await
+    }
+
+    /// Reads some bytes. A short read (some bytes, fewer than asked)
+    /// drained the socket's receive buffer, so the readiness is cleared:
+    /// the next read waits for the next edge instead of first failing with
+    /// `EAGAIN` (a syscall saved per message; tokio does the same). Data
+    /// that comes after the read raises a new edge, seen at the next poll,
+    /// and nothing is polled in between.
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let asked = buf.len();
+        let result = std::task::ready!(self.poll_op(Direction::Read, cx, |mut s| s.read(buf)));
+        self.clear_if_short(Direction::Read, &result, asked);
+        Poll::Ready(result)
+    }
+
+    /// Writes some bytes; a short write filled the send buffer, so the
+    /// readiness is cleared (as for [`poll_read`](IoHandle::poll_read)).
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let asked = buf.len();
+        let result = std::task::ready!(self.poll_op(Direction::Write, cx, |mut s| s.write(buf)));
+        self.clear_if_short(Direction::Write, &result, asked);
+        Poll::Ready(result)
+    }
+
+    fn clear_if_short(&self, dir: Direction, result: &io::Result<usize>, asked: usize) {
+        if matches!(*result, Ok(n) if 0 < n && n < asked) {
+            self.core.clear_io_drained(self.key, dir);
+        }
     }
 
     /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the stream ends first.

@@ -60,6 +60,12 @@ impl Core {
         self.io.borrow_mut().clear(key, dir);
     }
 
+    /// A short read or write drained the buffer: only the readable or
+    /// writable bit goes (see `Sources::clear_drained`).
+    pub(crate) fn clear_io_drained(&self, key: IoKey, dir: Direction) {
+        self.io.borrow_mut().clear_drained(key, dir);
+    }
+
     /// `add_reader` / `add_writer`: watch a raw fd with a level-triggered
     /// callback (replacing an earlier one for the same fd and direction).
     pub(crate) fn add_fd_callback(

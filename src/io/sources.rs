@@ -194,6 +194,19 @@ impl Sources {
         }
     }
 
+    /// A short read (or write) drained the socket's buffer: the source is
+    /// not readable (writable) until the next edge. Unlike `clear`, the closed and error bits stay: a FIN or an error
+    /// that came with the last bytes raised no edge of its own to wait
+    /// for, and the next call returns at once with it.
+    pub(crate) fn clear_drained(&mut self, key: IoKey, dir: Direction) {
+        if let Some(source) = self.get(key) {
+            source.readiness &= !match dir {
+                Direction::Read => ready::READABLE,
+                Direction::Write => ready::WRITABLE,
+            };
+        }
+    }
+
     /// Sets (or clears) the level-triggered callbacks of a raw fd entry.
     pub(crate) fn set_callback(
         &mut self,

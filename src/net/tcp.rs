@@ -1,7 +1,7 @@
 //! [`TcpListener`] and [`TcpStream`].
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -259,7 +259,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_op(Direction::Read, cx, |mut s| s.read(buf))
+        self.io.poll_read(cx, buf)
     }
 
     pub(crate) fn poll_write_buf(
@@ -267,7 +267,7 @@ impl TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.poll_op(Direction::Write, cx, |mut s| s.write(buf))
+        self.io.poll_write(cx, buf)
     }
 }
 

@@ -344,7 +344,6 @@ crate::net::impl_as_fd!(UnixDatagram);
 
 #[cfg(feature = "futures-io")]
 mod futures_io_impls {
-    use std::io::{Read, Write};
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
@@ -356,7 +355,7 @@ mod futures_io_impls {
             cx: &mut Context<'_>,
             buf: &mut [u8],
         ) -> Poll<io::Result<usize>> {
-            self.io.poll_op(Direction::Read, cx, |mut s| s.read(buf))
+            self.io.poll_read(cx, buf)
         }
     }
 
@@ -366,7 +365,7 @@ mod futures_io_impls {
             cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            self.io.poll_op(Direction::Write, cx, |mut s| s.write(buf))
+            self.io.poll_write(cx, buf)
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Ok(())) // no user-space buffer
