@@ -6,12 +6,10 @@
 //! A sender dropped without sending resolves the channel to `Dropped`, so a
 //! receiver never waits for a value that cannot come.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::shim::{Arc, AtomicBool, Condvar, Mutex, Ordering};
 
 /// What the receiver finds.
 pub(crate) enum Outcome<T> {

@@ -49,19 +49,18 @@
 //!    completed task are discarded when popped.
 
 use std::any::Any;
-use std::cell::UnsafeCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::error::TaskError;
 use crate::remote::Shared;
+use crate::sync::shim::{self, fence, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
 
 /// A panic payload, as `catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
@@ -174,6 +173,7 @@ impl RawTask {
             stage: UnsafeCell::new(Stage::Running(future)),
         });
         let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
+        shim::track_alloc(ptr.as_ptr() as usize);
         LocalRef {
             raw: ManuallyDrop::new(RawTask {
                 ptr,
@@ -184,7 +184,7 @@ impl RawTask {
 
     fn header(&self) -> &Header {
         // SAFETY: `self` owns a reference, so the allocation is alive.
-        unsafe { self.ptr.as_ref() }
+        unsafe { header(self.ptr) }
     }
 
     /// Whether two references point at the same task.
@@ -244,7 +244,9 @@ impl RawTask {
     pub(crate) unsafe fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> R {
         // SAFETY: the caller guarantees we are on the loop thread and that
         // no other reference to `local` exists while `f` runs.
-        f(unsafe { &mut *self.header().local.get() })
+        self.header()
+            .local
+            .with_mut(|local| f(unsafe { &mut *local }))
     }
 
     /// Polls the future with `cx`; `Ready` once it completed or panicked.
@@ -400,10 +402,10 @@ impl JoinWaiter {
     pub(crate) unsafe fn for_waker(waker: &Waker, owner: &Arc<Shared>) -> JoinWaiter {
         if std::ptr::eq(waker.vtable(), &WAKER_VTABLE) {
             // SAFETY: an evloop waker's data is a live task header.
-            let header = unsafe { &*(waker.data() as *const Header) };
+            let header = unsafe { header(NonNull::new_unchecked(waker.data() as *mut Header)) };
             if Arc::ptr_eq(&header.owner, owner) {
                 // SAFETY: same loop, so this is its thread; no user code.
-                let key = unsafe { (*header.local.get()).registry_key };
+                let key = header.local.with(|l| unsafe { (*l).registry_key });
                 let task = TaskPtr(NonNull::from(header));
                 return JoinWaiter::Local { key, task };
             }
@@ -428,11 +430,11 @@ impl JoinWaiter {
                     return false;
                 }
                 // SAFETY: an evloop waker's data is a live task header.
-                let header = unsafe { &*(waker.data() as *const Header) };
+                let header = unsafe { header(NonNull::new_unchecked(waker.data() as *mut Header)) };
                 // The owner first: only then is the header's `Local` ours
                 // to read. SAFETY: same loop, so this thread; no user code.
                 Arc::ptr_eq(&header.owner, owner)
-                    && unsafe { (*header.local.get()).registry_key } == *key
+                    && header.local.with(|l| unsafe { (*l).registry_key }) == *key
             }
             JoinWaiter::Waker(w) => w.will_wake(waker),
         }
@@ -515,6 +517,17 @@ impl RemoteTask {
     }
 }
 
+/// The header behind `ptr` (checked live in the loom build).
+///
+/// # Safety
+///
+/// `ptr` points at a live header, which outlives `'a`.
+unsafe fn header<'a>(ptr: NonNull<Header>) -> &'a Header {
+    shim::track_access(ptr.as_ptr() as usize);
+    // SAFETY: per the caller.
+    unsafe { ptr.as_ref() }
+}
+
 /// Adds a reference.
 ///
 /// # Safety
@@ -522,7 +535,7 @@ impl RemoteTask {
 /// `ptr` points at a live header whose caller owns a reference.
 unsafe fn increment(ptr: NonNull<Header>) {
     // SAFETY: per the caller, the header is alive.
-    let old = unsafe { ptr.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+    let old = unsafe { header(ptr) }.refs.fetch_add(1, Ordering::Relaxed);
     if old > isize::MAX as usize {
         // As `Arc` does: a count this large means leaked clones; stop
         // before it can wrap around to a use-after-free.
@@ -537,7 +550,7 @@ unsafe fn increment(ptr: NonNull<Header>) {
 /// The caller owns the reference being released and does not use `ptr` again.
 unsafe fn decrement(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive until here.
-    let header = unsafe { ptr.as_ref() };
+    let header = unsafe { header(ptr) };
     if header.refs.fetch_sub(1, Ordering::Release) != 1 {
         return;
     }
@@ -568,9 +581,10 @@ fn vtable<F: Future + 'static>() -> &'static TaskVtable {
 /// `ptr` points at a live `Cell<F>`; loop thread only; no other reference
 /// to the stage exists.
 unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a mut Stage<F> {
-    // SAFETY: the header is the first field of a `#[repr(C)]` `Cell<F>`, and
-    // the caller guarantees exclusive, loop-thread access to the stage.
-    unsafe { &mut *ptr.cast::<Cell<F>>().as_ref().stage.get() }
+    // SAFETY: the header is the first field of a `#[repr(C)]` `Cell<F>`.
+    let cell = unsafe { ptr.cast::<Cell<F>>().as_ref() };
+    // SAFETY: the caller guarantees exclusive, loop-thread access to the stage.
+    cell.stage.with_mut(|stage| unsafe { &mut *stage })
 }
 
 unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
@@ -637,6 +651,7 @@ unsafe fn discard_output<F: Future>(ptr: NonNull<Header>) -> Option<Payload> {
 }
 
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    shim::track_free(ptr.as_ptr() as usize);
     // SAFETY: the last reference is gone; the cell came from `Box::leak`.
     drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
 }
