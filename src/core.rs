@@ -1294,6 +1294,9 @@ fn release_registry_ref(task: LocalRef) {
     }
 }
 
+#[cfg(all(test, evloop_loom))]
+mod loom_tests;
+
 fn task_location(task: &RawTask) -> &'static Location<'static> {
     // SAFETY: loop thread (callers are `Core` methods); no user code inside.
     unsafe { task.with_local(|l| l.location) }

@@ -214,10 +214,17 @@ impl RawTask {
 
     /// The loop took the task from the remote queue: later remote wakes
     /// must queue it again.
+    ///
+    /// A read-modify-write with `Acquire`, not a store: a wake that found
+    /// the flag already set queued nothing, and counts on the poll that
+    /// follows this clear to see what it wrote before waking. The swap reads
+    /// the flag's latest value, written by the last wake that set it or
+    /// found it set (each a `Release` swap), so their writes are visible to
+    /// that poll. A `Release` store, or a swap without `Acquire`, does not
+    /// order them: loom finds the lost wake
+    /// (`core::loom_tests::loom_task_woken_from_two_threads_while_polled`).
     pub(crate) fn clear_remote_scheduled(&self) {
-        self.header()
-            .remote_scheduled
-            .store(false, Ordering::Release);
+        self.header().remote_scheduled.swap(false, Ordering::AcqRel);
     }
 
     /// Sets `Local::scheduled`; returns whether the caller must push a
