@@ -191,3 +191,130 @@ where
         tx.send(output);
     }
 }
+
+/// Model checks of the one-value channel under a [`ConcurrentFuture`]
+/// (`oneshot.rs`, its lock, condition variable and `Arc` are loom's):
+/// `RUSTFLAGS="--cfg evloop_loom" cargo test --lib --release loom_`.
+#[cfg(all(test, evloop_loom))]
+mod loom_tests {
+    use std::sync::Arc as StdArc;
+    use std::task::{Wake, Waker};
+    use std::thread::ThreadId;
+
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    /// A value that counts its drops.
+    struct Value(Arc<AtomicUsize>);
+
+    impl Drop for Value {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    type Sent = Result<Value, TaskError>;
+
+    /// The id of a thread that is not the model's, standing in for the
+    /// loop's (loom runs every model thread on the test's OS thread).
+    fn elsewhere() -> ThreadId {
+        std::thread::spawn(|| std::thread::current().id())
+            .join()
+            .unwrap()
+    }
+
+    fn pair(loop_thread: ThreadId) -> (oneshot::Sender<Sent>, ConcurrentFuture<Value>) {
+        let (tx, rx) = oneshot::channel();
+        (tx, ConcurrentFuture::new(rx, loop_thread, Duration::ZERO))
+    }
+
+    /// (c) The loop completes the work while the submitting thread cancels
+    /// it. Exactly one outcome: `cancel()` is true if and only if the
+    /// result is `Cancelled`; the value is delivered (and then
+    /// `AlreadyTaken`) or dropped by the sender, exactly once either way.
+    #[test]
+    fn loom_completion_racing_cancel() {
+        let loop_thread = elsewhere();
+        loom::model(move || {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let (tx, fut) = pair(loop_thread);
+            let value = Value(drops.clone());
+            let completes = thread::spawn(move || tx.send(Ok(value)));
+            let cancelled = fut.cancel();
+            let result = fut.result();
+            completes.join().unwrap();
+            match result {
+                Ok(value) => {
+                    assert!(!cancelled, "cancel() said yes, yet the value came");
+                    assert_eq!(drops.load(Ordering::Relaxed), 0);
+                    drop(value);
+                    assert!(matches!(fut.result(), Err(ConcurrentError::AlreadyTaken)));
+                }
+                Err(e) => assert!(cancelled && e.is_cancelled(), "{e}"),
+            }
+            assert_eq!(drops.load(Ordering::Relaxed), 1, "dropped once");
+        });
+    }
+
+    /// `result()` blocks (on the condition variable) while the loop sends:
+    /// the notification is never lost, and a sender dropped unsent (the
+    /// loop closed) resolves it to `LoopClosed`.
+    #[test]
+    fn loom_blocking_result_is_woken() {
+        let loop_thread = elsewhere();
+        for send in [true, false] {
+            loom::model(move || {
+                let drops = Arc::new(AtomicUsize::new(0));
+                let (tx, fut) = pair(loop_thread);
+                let value = Value(drops.clone());
+                let completes = thread::spawn(move || {
+                    if send {
+                        tx.send(Ok(value));
+                    } else {
+                        drop((tx, value));
+                    }
+                });
+                let result = fut.result();
+                completes.join().unwrap();
+                match result {
+                    Ok(_) => assert!(send, "a value from a dropped sender"),
+                    Err(e) => assert!(!send && e.is_closed(), "{e}"),
+                }
+            });
+        }
+    }
+
+    /// Counts wake-ups.
+    struct CountWakes(AtomicUsize);
+
+    impl Wake for CountWakes {
+        fn wake(self: StdArc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The loop side (`forward`) watches for cancellation with its waker
+    /// while the other thread cancels: it either sees the cancellation or
+    /// is woken to look again, never neither (a task left running for
+    /// nobody).
+    #[test]
+    fn loom_cancel_wakes_the_loop_side() {
+        let loop_thread = elsewhere();
+        loom::model(move || {
+            let (tx, fut) = pair(loop_thread);
+            let loop_side = thread::spawn(move || {
+                let wakes = StdArc::new(CountWakes(AtomicUsize::new(0)));
+                let waker = Waker::from(wakes.clone());
+                let seen = tx.poll_cancelled(&mut Context::from_waker(&waker));
+                (seen, wakes, tx)
+            });
+            assert!(fut.cancel());
+            let (seen, wakes, tx) = loop_side.join().unwrap();
+            assert!(seen || wakes.0.load(Ordering::Relaxed) == 1, "cancel lost");
+            assert!(tx.is_cancelled());
+        });
+    }
+}
