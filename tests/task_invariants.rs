@@ -5,6 +5,8 @@ mod util;
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::thread::{self, ThreadId};
 
@@ -95,6 +97,33 @@ fn the_future_is_dropped_on_the_loop_thread() {
     drop(t);
     assert_eq!(dropped_on.get(), Some(thread::current().id()));
     thread::spawn(move || drop(w)).join().unwrap();
+}
+
+/// Invariant 2 across threads: a waker dropped on another thread after
+/// the loop's last use of the task frees it, and the free happens after
+/// that use. Nothing but the reference count orders the two threads here
+/// (a `Relaxed` flag only makes the drop come last; no lock, no join), so
+/// under ThreadSanitizer this is the check that `decrement` synchronises.
+#[test]
+fn the_last_waker_dropped_on_another_thread_frees_the_task() {
+    let lp = EventLoop::new();
+    let slot = Rc::new(Cell::new(None));
+    let t = lp.ensure_future(grab_waker(slot.clone()));
+    tick(&lp);
+    let w = slot.take().unwrap();
+    w.wake_by_ref();
+    let loop_done = Arc::new(AtomicBool::new(false));
+    let done = loop_done.clone();
+    let other = thread::spawn(move || {
+        while !done.load(Ordering::Relaxed) {
+            thread::yield_now();
+        }
+        drop(w);
+    });
+    // The task finishes and its handle goes: the loop's last writes to it.
+    lp.run_until_complete(t).unwrap().unwrap();
+    loop_done.store(true, Ordering::Relaxed);
+    other.join().unwrap();
 }
 
 /// Invariant 4, for outputs: a `!Send` output nobody takes is dropped on

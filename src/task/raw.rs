@@ -60,7 +60,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::error::TaskError;
 use crate::remote::Shared;
-use crate::sync::shim::{self, fence, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::shim::{self, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
 
 /// A panic payload, as `catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
@@ -562,8 +562,13 @@ unsafe fn decrement(ptr: NonNull<Header>) {
         return;
     }
     // Pairs with the `Release` above on the other threads' decrements, so
-    // their last uses happen before the free (as `Arc` does).
-    fence(Ordering::Acquire);
+    // their last uses happen before the free (as `Arc` does). An `Acquire`
+    // load rather than a fence: it reads the end of the same release
+    // sequence, so it synchronises the same way, and ThreadSanitizer, which
+    // does not model fences, sees it (std's `Arc` does this under TSan).
+    // Without it TSan reports the free as racing with the loop's last
+    // writes (`tests/task_invariants.rs`, last waker on another thread).
+    header.refs.load(Ordering::Acquire);
     // SAFETY: this was the last reference: nobody else can reach the task.
     unsafe { (header.vtable.dealloc)(ptr) }
 }
