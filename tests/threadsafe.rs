@@ -43,6 +43,11 @@ fn a_job_from_another_thread_runs_on_the_loop_thread() {
     assert_eq!(*ran_on.lock().unwrap(), Some(loop_thread));
 }
 
+/// Jobs sent in `jobs_from_one_thread_run_in_sending_order`: fewer under
+/// Miri, which runs them about a thousand times slower (10,000 would trip
+/// the 30 s watchdog).
+const JOBS: usize = if cfg!(miri) { 200 } else { 10_000 };
+
 #[test]
 fn jobs_from_one_thread_run_in_sending_order() {
     let lp = EventLoop::new();
@@ -50,7 +55,7 @@ fn jobs_from_one_thread_run_in_sending_order() {
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let s = seen.clone();
     let sender = std::thread::spawn(move || {
-        for i in 0..10_000 {
+        for i in 0..JOBS {
             let s = s.clone();
             handle
                 .call_soon_threadsafe(move || s.lock().unwrap().push(i))
@@ -62,7 +67,7 @@ fn jobs_from_one_thread_run_in_sending_order() {
     });
     watchdog_local(|| lp.run_forever()).unwrap();
     sender.join().unwrap();
-    assert_eq!(*seen.lock().unwrap(), (0..10_000).collect::<Vec<_>>());
+    assert_eq!(*seen.lock().unwrap(), (0..JOBS).collect::<Vec<_>>());
 }
 
 #[test]
@@ -117,10 +122,16 @@ fn result_timeout_then_cancel_drops_the_task_future() {
     }
     let d = drops.clone();
     let worker = std::thread::spawn(move || {
+        let (started_tx, started) = std::sync::mpsc::channel();
         let fut = handle.run_coroutine_threadsafe(move || async move {
             let _g = Guard(d);
+            started_tx.send(()).unwrap();
             evloop::sleep(Duration::from_secs(3600)).await;
         });
+        // Time out only once the task runs: a job cancelled before it
+        // starts never builds its future (and Miri may take longer than the
+        // timeout to start it).
+        started.recv().unwrap();
         let err = fut.result_timeout(Duration::from_millis(20)).unwrap_err();
         assert!(err.is_timed_out());
         assert!(!fut.done());
