@@ -728,24 +728,21 @@ impl Core {
     /// What the next entry of the ready queue is, for the trace (taken
     /// before it runs: a task may be gone afterwards).
     fn trace_label(&self) -> Option<What> {
-        let ready = self.ready.borrow();
-        match ready.front()? {
-            Runnable::Task(ptr) => {
-                // SAFETY: a queued task is alive (invariant 2 in
-                // `task/raw.rs`); loop thread.
-                let task = unsafe { ptr.borrow() };
-                // SAFETY: as above; no user code inside.
-                let (id, at) = unsafe { task.with_local(|l| (l.id, l.location)) };
-                let name = self.shared.task_names.get(id);
-                Some(What::Task { id, name, at })
-            }
-            Runnable::Callback(cb) => Some(What::Callback(cb.location)),
-            Runnable::Timer(key) => match self.timers.borrow().get(*key)? {
-                TimerEntry::Callback(cb) => Some(What::Callback(cb.location)),
-                TimerEntry::Waker(_) => None,
-            },
-            Runnable::Cancelled => None,
-        }
+        let task = match self.ready.borrow().front()? {
+            Runnable::Task(ptr) => Some(*ptr),
+            _ => None,
+        };
+        let Some(ptr) = task else {
+            // A callback: where it was scheduled, as the stopwatch sees it.
+            return self.peek_ready().map(|ran| What::Callback(ran.at));
+        };
+        // SAFETY: a queued task is alive (invariant 2 in `task/raw.rs`);
+        // loop thread.
+        let task = unsafe { ptr.borrow() };
+        // SAFETY: as above; no user code inside.
+        let (id, at) = unsafe { task.with_local(|l| (l.id, l.location)) };
+        let name = self.shared.task_names.get(id);
+        Some(What::Task { id, name, at })
     }
 
     /// Polls the task of a ready-queue entry once (or drops its future if
@@ -814,11 +811,7 @@ impl Core {
     /// named by the first item; the stopwatch now times items one by one.
     #[cold]
     fn report_slow_stretch(&self, first: Option<Ran>, items: usize, took: Duration) {
-        let what = match first {
-            Some(Ran { task: true, .. }) => "a poll of the task spawned here",
-            Some(_) => "the callback scheduled here",
-            None => "a cancelled entry",
-        };
+        let what = first.map_or("a cancelled entry", Ran::what);
         let message = format!(
             "{items} items in a row, from {what}, held the loop for {took:?} \
              (slow_callback_duration: {:?}); timing each of the next {} items to name a slow one",
@@ -857,11 +850,9 @@ impl Core {
     /// no single slow item or stretch was reported for it.
     #[cold]
     fn report_lag(&self, lag: Lag) {
-        let first = match lag.first {
-            Some(Ran { task: true, .. }) => ", the first a poll of the task spawned here",
-            Some(_) => ", the first the callback scheduled here",
-            None => "",
-        };
+        let first = lag
+            .first
+            .map_or(String::new(), |r| format!(", the first {}", r.what()));
         let message = format!(
             "the loop did not poll for I/O for {:?} (slow_callback_duration: {:?}): \
              {:?} in its own phases (I/O dispatch, threadsafe jobs, expiring timers), \

@@ -58,6 +58,17 @@ pub(crate) struct Ran {
     pub(crate) at: &'static Location<'static>,
 }
 
+impl Ran {
+    /// The item, as a report names it beside its location.
+    pub(crate) fn what(self) -> &'static str {
+        if self.task {
+            "a poll of the task spawned here"
+        } else {
+            "the callback scheduled here"
+        }
+    }
+}
+
 /// What a stamp found.
 pub(crate) enum Verdict {
     Fine,

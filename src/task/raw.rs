@@ -249,11 +249,11 @@ impl RawTask {
     /// Only on the loop thread that owns the task, and `f` must not reach
     /// this task's `Local` again (no user code inside `f`).
     pub(crate) unsafe fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> R {
-        // SAFETY: the caller guarantees we are on the loop thread and that
-        // no other reference to `local` exists while `f` runs.
-        self.header()
-            .local
-            .with_mut(|local| f(unsafe { &mut *local }))
+        self.header().local.with_mut(|local| {
+            // SAFETY: the caller guarantees we are on the loop thread and
+            // that no other reference to `local` exists while `f` runs.
+            f(unsafe { &mut *local })
+        })
     }
 
     /// Polls the future with `cx`; `Ready` once it completed or panicked.
