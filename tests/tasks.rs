@@ -345,3 +345,37 @@ fn many_waiters_on_one_event_and_one_loop_future_all_wake() {
     .unwrap();
     assert_eq!(woken.get(), n);
 }
+
+/// A task that awaits its own `Task` handle: the handle compares the
+/// task's own waker with the registered awaiter, which must not read the
+/// task's loop-only state while it is already borrowed (undefined
+/// behaviour that Miri reports). The wait itself can never end; the task
+/// polls its handle once and returns.
+#[test]
+fn a_task_that_polls_its_own_handle_is_sound() {
+    use std::cell::RefCell;
+    let lp = EventLoop::new();
+    let slot: Rc<RefCell<Option<evloop::Task<()>>>> = Rc::default();
+    let polls = Rc::new(Cell::new(0));
+    let (s, p) = (slot.clone(), polls.clone());
+    let me = lp.ensure_future(async move {
+        let mut own = s.borrow_mut().take().expect("the handle is in the slot");
+        // Twice: the first poll registers this task as its own awaiter, the
+        // second compares the same waker with it.
+        for _ in 0..2 {
+            std::future::poll_fn(|cx| {
+                assert!(Pin::new(&mut own).poll(cx).is_pending());
+                p.set(p.get() + 1);
+                Poll::Ready(())
+            })
+            .await;
+        }
+    });
+    *slot.borrow_mut() = Some(me);
+    util::watchdog_local(|| {
+        while polls.get() < 2 {
+            tick(&lp);
+        }
+    });
+    assert_eq!(polls.get(), 2);
+}

@@ -147,10 +147,10 @@ impl<T: 'static> Future for Task<T> {
             let waker = cx.waker();
             let owner = self.raw.owner();
             // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
-            let same = unsafe {
-                self.raw
-                    .with_local(|l| l.join_waiter.will_wake(waker, owner))
-            };
+            let matched = unsafe { self.raw.with_local(|l| l.join_waiter.matches(waker)) };
+            // SAFETY: loop thread; the borrow above has ended (the waker
+            // may be this task's own: a task awaiting its own handle).
+            let same = unsafe { matched.finish(waker, owner) };
             if !same {
                 // SAFETY: loop thread.
                 let waiter = unsafe { JoinWaiter::for_waker(waker, self.raw.owner()) };

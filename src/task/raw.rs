@@ -420,30 +420,58 @@ impl JoinWaiter {
         JoinWaiter::Waker(waker.clone())
     }
 
-    /// Whether this already stands for `waker` (so a re-poll changes
-    /// nothing). A local waiter matches only the same task *and* registry
-    /// key: a new task at a freed task's address must not be mistaken for it.
+    /// What it takes to tell whether this waiter already stands for
+    /// `waker`, read without touching any task's `Local`: the caller holds
+    /// this task's `Local` borrowed, and `waker` may be this very task's
+    /// (a task that awaits its own handle), so the second half of the check
+    /// ([`JoinMatch::finish`]) runs after that borrow ends.
+    pub(crate) fn matches(&self, waker: &Waker) -> JoinMatch {
+        match self {
+            JoinWaiter::None => JoinMatch::Decided(false),
+            JoinWaiter::Local { key, task } => {
+                if std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
+                    && waker.data() as usize == task.addr()
+                {
+                    JoinMatch::SameTask { key: *key }
+                } else {
+                    JoinMatch::Decided(false)
+                }
+            }
+            JoinWaiter::Waker(w) => JoinMatch::Decided(w.will_wake(waker)),
+        }
+    }
+}
+
+/// The first half of "does the join waiter already stand for this waker?"
+/// ([`JoinWaiter::matches`]).
+pub(crate) enum JoinMatch {
+    Decided(bool),
+    /// `waker` is an evloop waker for the task recorded as the waiter; it
+    /// is the same waiter only if that task still has registry key `key`
+    /// (a new task at a freed task's address must not be mistaken for it).
+    SameTask {
+        key: usize,
+    },
+}
+
+impl JoinMatch {
+    /// The answer.
     ///
     /// # Safety
     ///
-    /// On `owner`'s loop thread.
-    pub(crate) unsafe fn will_wake(&self, waker: &Waker, owner: &Arc<Shared>) -> bool {
+    /// On `owner`'s loop thread, with no borrow of any task's `Local` held.
+    pub(crate) unsafe fn finish(self, waker: &Waker, owner: &Arc<Shared>) -> bool {
         match self {
-            JoinWaiter::None => false,
-            JoinWaiter::Local { key, task } => {
-                if !std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
-                    || waker.data() as usize != task.addr()
-                {
-                    return false;
-                }
+            JoinMatch::Decided(same) => same,
+            JoinMatch::SameTask { key } => {
                 // SAFETY: an evloop waker's data is a live task header.
                 let header = unsafe { header(NonNull::new_unchecked(waker.data() as *mut Header)) };
                 // The owner first: only then is the header's `Local` ours
-                // to read. SAFETY: same loop, so this thread; no user code.
+                // to read. SAFETY: same loop, so this thread; no borrow of
+                // it is held (the caller's promise); no user code.
                 Arc::ptr_eq(&header.owner, owner)
-                    && header.local.with(|l| unsafe { (*l).registry_key }) == *key
+                    && header.local.with(|l| unsafe { (*l).registry_key }) == key
             }
-            JoinWaiter::Waker(w) => w.will_wake(waker),
         }
     }
 }
