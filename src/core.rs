@@ -48,6 +48,20 @@ pub(crate) const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
 /// load to 61 iterations.
 const IO_POLL_INTERVAL: u64 = 61;
 
+/// How many I/O operations one poll of a task may complete before the
+/// next ready one makes it yield (tokio's coop budget is 128 too). An
+/// operation on a socket that is always ready (a peer that streams as fast
+/// as it is read) never returns `Pending` on its own, so without a budget
+/// one task could hold the loop for as long as the peer keeps up: no
+/// timer, no other task, no I/O poll in between. Past the budget the
+/// operation wakes the task and returns `Pending`: the task goes to the
+/// back of the ready queue and everything queued before it runs first.
+pub(crate) const TASK_IO_BUDGET: u32 = 128;
+
+/// The budget outside a task poll (a callback that polls an I/O future
+/// by hand): not limited.
+const NO_IO_BUDGET_LIMIT: u32 = u32::MAX;
+
 /// The default timer tick: 1 ms, in nanoseconds (the wheel's unit).
 pub(crate) const DEFAULT_TICK_NS: u64 = 1_000_000;
 
@@ -69,6 +83,9 @@ pub(crate) struct Core {
     tasks: RefCell<Slab<LocalRef>>,
     /// The task being polled, if any.
     current_task: Cell<Option<TaskPtr>>,
+    /// I/O operations the task being polled may still complete
+    /// ([`TASK_IO_BUDGET`]).
+    io_budget: Cell<u32>,
     /// Scratch buffer for the keys of expired timers (kept to avoid allocating).
     expired: RefCell<Vec<TimerKey>>,
     pub(crate) poll: RefCell<mio::Poll>,
@@ -164,6 +181,7 @@ impl Core {
             timers: RefCell::new(Wheel::new(config.tick_ns)),
             tasks: RefCell::default(),
             current_task: Cell::new(None),
+            io_budget: Cell::new(NO_IO_BUDGET_LIMIT),
             expired: RefCell::default(),
             poll: RefCell::new(poll),
             events: RefCell::new(mio::Events::with_capacity(config.events_capacity)),
@@ -773,8 +791,10 @@ impl Core {
         // Polls never nest (the loop cannot be re-entered), so no outer
         // task to restore.
         self.current_task.set(Some(ptr));
+        self.io_budget.set(TASK_IO_BUDGET);
         // SAFETY: as above; no other poll of this task is in progress.
         let ready = unsafe { task.poll(&mut cx) }.is_ready();
+        self.io_budget.set(NO_IO_BUDGET_LIMIT);
         self.current_task.set(None);
         if ready {
             self.finish(&task);
@@ -948,6 +968,20 @@ impl Core {
             ready.push(Runnable::Task(task.as_ptr()));
         }
         true
+    }
+
+    /// Whether the task being polled may complete another I/O operation.
+    pub(crate) fn io_budget_left(&self) -> bool {
+        let left = self.io_budget.get() > 0;
+        if !left {
+            bump(&self.counters.budget_yields);
+        }
+        left
+    }
+
+    /// An I/O operation completed.
+    pub(crate) fn spend_io_budget(&self) {
+        self.io_budget.set(self.io_budget.get().saturating_sub(1));
     }
 
     // ---- introspection -----------------------------------------------------

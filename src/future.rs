@@ -7,12 +7,13 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::callback::InlineFn;
 use crate::core::{Core, SetterId};
 use crate::error::{Cancelled, FutureError, LoopClosed};
 use crate::remote::LoopHandle;
+use crate::sync::waiters::{self, WaiterList, WaiterSlot};
 
 /// A result that will be set later, bound to one loop (asyncio's `Future`,
 /// made with [`EventLoop::create_future`](crate::EventLoop::create_future)).
@@ -36,9 +37,11 @@ use crate::remote::LoopHandle;
 pub struct LoopFuture<T> {
     inner: Rc<Inner<T>>,
     /// Where this handle's waker sits in `waiters`, once it awaited: a
-    /// re-poll updates that slot instead of scanning the list (which made
-    /// N awaiters cost O(N²)). Clones start without one.
-    waiter: Option<usize>,
+    /// re-poll updates that entry instead of scanning the list (which made
+    /// N awaiters cost O(N²)), and dropping the handle removes it (an
+    /// awaiter that gives up leaves nothing behind). Clones start without
+    /// one.
+    waiter: WaiterSlot,
 }
 
 struct Inner<T> {
@@ -59,19 +62,19 @@ type DoneCallback<T> = Box<dyn FnOnce(&LoopFuture<T>)>;
 
 struct State<T> {
     slot: Slot<T>,
-    waiters: Vec<Waker>,
+    waiters: WaiterList,
     callbacks: Vec<(DoneCallback<T>, &'static Location<'static>)>,
 }
 
 impl<T: 'static> LoopFuture<T> {
     pub(crate) fn new(core: Weak<Core>) -> LoopFuture<T> {
         LoopFuture {
-            waiter: None,
+            waiter: WaiterSlot::NONE,
             inner: Rc::new(Inner {
                 core,
                 state: RefCell::new(State {
                     slot: Slot::Pending,
-                    waiters: Vec::new(),
+                    waiters: WaiterList::default(),
                     callbacks: Vec::new(),
                 }),
             }),
@@ -188,10 +191,10 @@ impl<T: 'static> LoopFuture<T> {
             return Err(FutureError::InvalidState);
         }
         state.slot = slot;
-        let waiters = std::mem::take(&mut state.waiters);
+        let mut waiters = state.waiters.take();
         let callbacks = std::mem::take(&mut state.callbacks);
         drop(state);
-        waiters.into_iter().for_each(Waker::wake);
+        waiters.wake_all();
         for (cb, location) in callbacks {
             self.schedule_callback(cb, location);
         }
@@ -212,13 +215,13 @@ impl<T: 'static> LoopFuture<T> {
         cx: &mut Context<'_>,
         done: impl FnOnce(&mut Slot<T>) -> R,
     ) -> Poll<R> {
-        let mut state = self.inner.state.borrow_mut();
-        if let Slot::Pending = state.slot {
-            // While pending, `waiters` only grows, so an index stays valid.
-            self.waiter = Some(register(&mut state.waiters, self.waiter, cx.waker()));
+        let waiting = waiters::register(&self.inner.state, &mut self.waiter, cx.waker(), |s| {
+            matches!(s.slot, Slot::Pending).then_some(&mut s.waiters)
+        });
+        if waiting {
             return Poll::Pending;
         }
-        Poll::Ready(done(&mut state.slot))
+        Poll::Ready(done(&mut self.inner.state.borrow_mut().slot))
     }
 }
 
@@ -238,8 +241,18 @@ impl<T> Clone for LoopFuture<T> {
     fn clone(&self) -> Self {
         LoopFuture {
             inner: self.inner.clone(),
-            waiter: None,
+            waiter: WaiterSlot::NONE,
         }
+    }
+}
+
+impl<T> Drop for LoopFuture<T> {
+    /// An awaiter that gives up (a timed-out `wait_for`, a lost race)
+    /// takes its waker out of the list.
+    fn drop(&mut self) {
+        waiters::unregister(&self.inner.state, &mut self.waiter, |s| {
+            Some(&mut s.waiters)
+        });
     }
 }
 
@@ -363,23 +376,6 @@ fn resolve<T: 'static>(id: SetterId, value: Option<T>) {
         match value {
             Some(v) => drop(fut.set_result(v)),
             None => drop(fut.cancel()),
-        }
-    }
-}
-
-/// Stores `waker` in `waiters` at `slot` (updating it if it changed) or at
-/// a new slot; returns the slot. O(1): no scan for duplicates.
-pub(crate) fn register(waiters: &mut Vec<Waker>, slot: Option<usize>, waker: &Waker) -> usize {
-    match slot.and_then(|i| waiters.get_mut(i).map(|w| (i, w))) {
-        Some((i, w)) => {
-            if !w.will_wake(waker) {
-                w.clone_from(waker);
-            }
-            i
-        }
-        None => {
-            waiters.push(waker.clone());
-            waiters.len() - 1
         }
     }
 }

@@ -47,6 +47,14 @@ pub struct Stats {
     pub timer_arms: u64,
     /// Jobs taken from the remote queue (threadsafe calls and cross-thread wakes).
     pub remote_jobs: u64,
+    /// I/O operations that made their task yield instead of running,
+    /// because the task had completed its budget of operations for this
+    /// poll (128: see `docs/internals.md`, "The I/O budget").
+    pub budget_yields: u64,
+    /// Iterations whose remote phase stopped at its per-iteration bound
+    /// with jobs still queued (the rest wait for the next iteration, after
+    /// timers and I/O had their turn).
+    pub remote_drains_cut: u64,
     /// The most entries one ready phase had to run (the queue's length when
     /// phase 6 started).
     pub ready_high_water: u64,
@@ -96,6 +104,8 @@ pub(crate) struct Counters {
     pub(crate) timers_fired: Cell<u64>,
     pub(crate) timer_arms: Cell<u64>,
     pub(crate) remote_jobs: Cell<u64>,
+    pub(crate) budget_yields: Cell<u64>,
+    pub(crate) remote_drains_cut: Cell<u64>,
     pub(crate) ready_high_water: Cell<u64>,
     pub(crate) remote_high_water: Cell<u64>,
     /// The mark of executor pools already shut down.
@@ -129,6 +139,8 @@ impl Counters {
             timers_fired: self.timers_fired.get(),
             timer_arms: self.timer_arms.get(),
             remote_jobs: self.remote_jobs.get(),
+            budget_yields: self.budget_yields.get(),
+            remote_drains_cut: self.remote_drains_cut.get(),
             ready_high_water: self.ready_high_water.get(),
             remote_high_water: self.remote_high_water.get(),
             executor_high_water: self

@@ -6,6 +6,7 @@ mod registry;
 pub(crate) mod signal;
 pub(crate) mod sources;
 
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
@@ -13,14 +14,39 @@ use std::task::{Context, Poll};
 
 use crate::core::Core;
 use crate::error::LoopClosed;
+use crate::sync::waiters::WaiterSlot;
 use sources::{Direction, IoKey};
 
 /// A mio source registered with the running loop, with its readiness.
 /// Deregistered when dropped.
+///
+/// Operations wait in two ways. The `async` ones (`op`, `read`, `write`)
+/// each keep their own place in the source's waiter list and give it up
+/// when dropped. The `poll_*` ones, behind `AsyncRead`-style traits, have
+/// no future to hold that place, so each direction of the handle has one
+/// (`poll_slots`), replaced by every poll (as tokio's `poll_read` keeps
+/// the last waker) and given up when the handle is dropped.
 pub(crate) struct IoHandle<S: mio::event::Source> {
     source: Option<S>,
     key: IoKey,
     core: Rc<Core>,
+    poll_slots: [Cell<WaiterSlot>; 2],
+}
+
+/// The place of one waiting `async` operation in its source's waiter
+/// list, given up when the operation's future is dropped.
+struct OpWaiter<'a> {
+    core: &'a Core,
+    key: IoKey,
+    dir: Direction,
+    slot: WaiterSlot,
+}
+
+impl Drop for OpWaiter<'_> {
+    fn drop(&mut self) {
+        self.core
+            .remove_io_waiter(self.key, self.dir, &mut self.slot);
+    }
 }
 
 impl<S: mio::event::Source> IoHandle<S> {
@@ -39,6 +65,7 @@ impl<S: mio::event::Source> IoHandle<S> {
             source: Some(source),
             key,
             core,
+            poll_slots: Default::default(),
         })
     }
 
@@ -47,11 +74,37 @@ impl<S: mio::event::Source> IoHandle<S> {
     }
 
     /// Tries `op` when the source may be ready in `dir`; on `WouldBlock`
-    /// clears the readiness and waits for the next event.
+    /// clears the readiness and waits for the next event. For `poll_*`
+    /// callers: the handle's own place in the waiter list is used.
     pub(crate) fn poll_op<R>(
         &self,
         dir: Direction,
         cx: &mut Context<'_>,
+        op: impl FnMut(&S) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.with_poll_slot(dir, |slot| self.poll_op_at(dir, cx, slot, op))
+    }
+
+    /// Runs `f` with the handle's own place in the waiter list of `dir`.
+    fn with_poll_slot<R>(&self, dir: Direction, f: impl FnOnce(&mut WaiterSlot) -> R) -> R {
+        let cell = &self.poll_slots[dir as usize];
+        let mut slot = cell.get();
+        let result = f(&mut slot);
+        cell.set(slot);
+        result
+    }
+
+    /// `poll_op`, waiting at `slot`.
+    ///
+    /// Each operation that completes spends one unit of the task's I/O
+    /// budget; once it is spent, the task is woken and yields (`Pending`)
+    /// instead of trying, so a socket that never stops being ready cannot
+    /// hold the loop (see `Core::spend_io_budget`).
+    fn poll_op_at<R>(
+        &self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        slot: &mut WaiterSlot,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         // A closed loop has dropped this source's entry and dispatches no
@@ -60,8 +113,16 @@ impl<S: mio::event::Source> IoHandle<S> {
         if self.core.is_closed() {
             return Poll::Ready(Err(io::Error::other(LoopClosed)));
         }
+        if !self.core.io_budget_left() {
+            cx.waker().wake_by_ref(); // to the back of the ready queue
+            return Poll::Pending;
+        }
         loop {
-            if self.core.poll_io_ready(self.key, dir, cx).is_pending() {
+            if self
+                .core
+                .poll_io_ready(self.key, dir, slot, cx.waker())
+                .is_pending()
+            {
                 return Poll::Pending;
             }
             match op(self.get_ref()) {
@@ -69,18 +130,32 @@ impl<S: mio::event::Source> IoHandle<S> {
                     self.core.clear_io_ready(self.key, dir);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                result => return Poll::Ready(result),
+                result => {
+                    self.core.spend_io_budget();
+                    return Poll::Ready(result);
+                }
             }
         }
     }
 
-    /// `poll_op` as an `async fn`.
+    /// A place in the waiter list of `dir` for one `async` operation.
+    fn op_waiter(&self, dir: Direction) -> OpWaiter<'_> {
+        OpWaiter {
+            core: &self.core,
+            key: self.key,
+            dir,
+            slot: WaiterSlot::NONE,
+        }
+    }
+
+    /// `poll_op` as an `async fn`, with its own place in the waiter list.
     pub(crate) async fn op<R>(
         &self,
         dir: Direction,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        poll_fn(|cx| self.poll_op(dir, cx, &mut op)).await
+        let mut waiter = self.op_waiter(dir);
+        poll_fn(|cx| self.poll_op_at(dir, cx, &mut waiter.slot, &mut op)).await
     }
 
     /// Deregisters and hands the mio source back.
@@ -99,12 +174,14 @@ where
 {
     /// Reads some bytes; `Ok(0)` at end of stream.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read(cx, buf)).await
+        let mut waiter = self.op_waiter(Direction::Read);
+        poll_fn(|cx| self.poll_read_at(cx, buf, &mut waiter.slot)).await
     }
 
     /// Writes some bytes; returns how many.
     pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_write(cx, buf)).await
+        let mut waiter = self.op_waiter(Direction::Write);
+        poll_fn(|cx| self.poll_write_at(cx, buf, &mut waiter.slot)).await
     }
 
     /// Reads some bytes. A short read (some bytes, fewer than asked)
@@ -118,8 +195,18 @@ where
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        self.with_poll_slot(Direction::Read, |slot| self.poll_read_at(cx, buf, slot))
+    }
+
+    fn poll_read_at(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        slot: &mut WaiterSlot,
+    ) -> Poll<io::Result<usize>> {
         let asked = buf.len();
-        let result = std::task::ready!(self.poll_op(Direction::Read, cx, |mut s| s.read(buf)));
+        let result =
+            std::task::ready!(self.poll_op_at(Direction::Read, cx, slot, |mut s| s.read(buf)));
         self.clear_if_short(Direction::Read, &result, asked);
         Poll::Ready(result)
     }
@@ -127,8 +214,18 @@ where
     /// Writes some bytes; a short write filled the send buffer, so the
     /// readiness is cleared (as for [`poll_read`](IoHandle::poll_read)).
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.with_poll_slot(Direction::Write, |slot| self.poll_write_at(cx, buf, slot))
+    }
+
+    fn poll_write_at(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        slot: &mut WaiterSlot,
+    ) -> Poll<io::Result<usize>> {
         let asked = buf.len();
-        let result = std::task::ready!(self.poll_op(Direction::Write, cx, |mut s| s.write(buf)));
+        let result =
+            std::task::ready!(self.poll_op_at(Direction::Write, cx, slot, |mut s| s.write(buf)));
         self.clear_if_short(Direction::Write, &result, asked);
         Poll::Ready(result)
     }
@@ -188,6 +285,8 @@ where
 
 impl<S: mio::event::Source> Drop for IoHandle<S> {
     fn drop(&mut self) {
+        // (Deregistering removes the entry with its waiter lists, the
+        // handle's own places included.)
         if let Some(mut source) = self.source.take() {
             let _ = self.core.deregister(&mut source, self.key);
         }

@@ -4,11 +4,12 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 
 use crate::core::Core;
 use crate::error::LoopClosed;
 use crate::io::sources::{Direction, FdCallback, IoKey};
+use crate::sync::waiters::{self, WaiterSlot};
 
 impl Core {
     /// Registers a mio source (edge-triggered, once for its lifetime).
@@ -47,13 +48,27 @@ impl Core {
         result
     }
 
+    /// `Ready` if an operation in `dir` is worth trying; otherwise `waker`
+    /// waits in the source's list, at `slot` (see `sync::waiters`).
     pub(crate) fn poll_io_ready(
         &self,
         key: IoKey,
         dir: Direction,
-        cx: &mut Context<'_>,
+        slot: &mut WaiterSlot,
+        waker: &Waker,
     ) -> Poll<()> {
-        self.io.borrow_mut().poll_ready(key, dir, cx)
+        if waiters::register(&self.io, slot, waker, |io| {
+            io.waiters_if_not_ready(key, dir)
+        }) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    /// An operation that waited at `slot` is dropped: its entry goes.
+    pub(crate) fn remove_io_waiter(&self, key: IoKey, dir: Direction, slot: &mut WaiterSlot) {
+        waiters::unregister(&self.io, slot, |io| io.waiters(key, dir));
     }
 
     pub(crate) fn clear_io_ready(&self, key: IoKey, dir: Direction) {
@@ -127,7 +142,7 @@ impl Core {
                 .deregister(&mut mio::unix::SourceFd(&fd));
             // The fd may already be closed, which removed it from epoll.
             if let Err(e) = result {
-                if e.raw_os_error() != Some(9) && e.kind() != io::ErrorKind::NotFound {
+                if e.raw_os_error() != Some(libc::EBADF) && e.kind() != io::ErrorKind::NotFound {
                     return Err(e);
                 }
             }

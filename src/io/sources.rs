@@ -22,12 +22,17 @@
 //! an event.
 //!
 //! Each direction keeps a list of waiters, not one slot: two tasks may wait
-//! on the same socket (a shared `UdpSocket`), and each is woken.
+//! on the same socket (a shared `UdpSocket`), and each is woken. A waiting
+//! operation that is dropped (a `read` that timed out) takes its entry out
+//! of the list (`sync::waiters`), so the lists never grow with abandoned
+//! waits.
 
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 
 use slab::Slab;
+
+use crate::sync::waiters::WaiterList;
 
 /// Readiness bits of a source.
 pub(crate) mod ready {
@@ -96,12 +101,21 @@ impl IoKey {
 struct Source {
     generation: u32,
     readiness: u8,
-    readers: Vec<Waker>,
-    writers: Vec<Waker>,
+    readers: WaiterList,
+    writers: WaiterList,
     on_readable: Option<FdCallback>,
     on_writable: Option<FdCallback>,
     /// The fd of an `add_reader` / `add_writer` entry (to re-arm it).
     raw_fd: Option<std::os::fd::RawFd>,
+}
+
+impl Source {
+    fn waiters(&mut self, dir: Direction) -> &mut WaiterList {
+        match dir {
+            Direction::Read => &mut self.readers,
+            Direction::Write => &mut self.writers,
+        }
+    }
 }
 
 /// What an event asks the loop to do, gathered under the borrow and
@@ -127,8 +141,8 @@ impl Sources {
         let key = self.slab.insert(Source {
             generation,
             readiness: ready::READABLE | ready::WRITABLE,
-            readers: Vec::new(),
-            writers: Vec::new(),
+            readers: WaiterList::default(),
+            writers: WaiterList::default(),
             on_readable: None,
             on_writable: None,
             raw_fd: None,
@@ -149,37 +163,35 @@ impl Sources {
     /// Removes the entry; its wakers and callbacks are handed back to be
     /// dropped (or woken) outside the borrow.
     pub(crate) fn remove(&mut self, key: IoKey) -> Vec<Waker> {
-        if self.get(key).is_none() {
-            return Vec::new();
+        let mut wakers = Vec::new();
+        if self.get(key).is_some() {
+            let mut source = self.slab.remove(key.key as usize);
+            source.readers.take_all(&mut wakers);
+            source.writers.take_all(&mut wakers);
         }
-        let source = self.slab.remove(key.key as usize);
-        source.readers.into_iter().chain(source.writers).collect()
+        wakers
     }
 
-    /// `Ready` if an operation in `dir` is worth trying; otherwise stores
-    /// the waker. A removed source is always "ready": the operation itself
-    /// then fails with the socket's error. (An `IoHandle` outlives its entry
-    /// only when the loop closed, and `poll_op` refuses then.)
-    pub(crate) fn poll_ready(
+    /// The waiters of `dir`, if an operation in that direction must wait
+    /// (the source is not ready); `None` if it is worth trying now. A
+    /// removed source is always "ready": the operation itself then fails
+    /// with the socket's error. (An `IoHandle` outlives its entry only when
+    /// the loop closed, and `poll_op` refuses then.)
+    pub(crate) fn waiters_if_not_ready(
         &mut self,
         key: IoKey,
         dir: Direction,
-        cx: &mut Context<'_>,
-    ) -> Poll<()> {
-        let Some(source) = self.get(key) else {
-            return Poll::Ready(());
-        };
+    ) -> Option<&mut WaiterList> {
+        let source = self.get(key)?;
         if source.readiness & dir.mask() != 0 {
-            return Poll::Ready(());
+            return None;
         }
-        let waiters = match dir {
-            Direction::Read => &mut source.readers,
-            Direction::Write => &mut source.writers,
-        };
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
-        }
-        Poll::Pending
+        Some(source.waiters(dir))
+    }
+
+    /// The waiters of `dir` of a registered source.
+    pub(crate) fn waiters(&mut self, key: IoKey, dir: Direction) -> Option<&mut WaiterList> {
+        Some(self.get(key)?.waiters(dir))
     }
 
     /// The operation returned `WouldBlock`: the source is not ready in `dir`
@@ -266,13 +278,13 @@ impl Sources {
         }
         source.readiness |= bits;
         if bits & ready::ANY_READ != 0 {
-            out.wakers.append(&mut source.readers);
+            source.readers.take_all(&mut out.wakers);
             if let Some(cb) = &source.on_readable {
                 out.callbacks.push((key, cb.clone()));
             }
         }
         if bits & ready::ANY_WRITE != 0 {
-            out.wakers.append(&mut source.writers);
+            source.writers.take_all(&mut out.wakers);
             if let Some(cb) = &source.on_writable {
                 out.callbacks.push((key, cb.clone()));
             }
@@ -283,8 +295,10 @@ impl Sources {
     pub(crate) fn drain(&mut self) -> Vec<(Vec<Waker>, Option<FdCallback>, Option<FdCallback>)> {
         self.slab
             .drain()
-            .map(|s| {
-                let wakers = s.readers.into_iter().chain(s.writers).collect();
+            .map(|mut s| {
+                let mut wakers = Vec::new();
+                s.readers.take_all(&mut wakers);
+                s.writers.take_all(&mut wakers);
                 (wakers, s.on_readable, s.on_writable)
             })
             .collect()
@@ -312,15 +326,14 @@ mod tests {
     fn readiness_is_cleared_only_by_would_block() {
         let mut s = Sources::default();
         let k = s.insert();
-        let mut cx = Context::from_waker(Waker::noop());
         assert!(
-            s.poll_ready(k, Direction::Read, &mut cx).is_ready(),
+            s.waiters_if_not_ready(k, Direction::Read).is_none(),
             "new sources start ready"
         );
         s.clear(k, Direction::Read);
-        assert!(s.poll_ready(k, Direction::Read, &mut cx).is_pending());
+        assert!(s.waiters_if_not_ready(k, Direction::Read).is_some());
         assert!(
-            s.poll_ready(k, Direction::Write, &mut cx).is_ready(),
+            s.waiters_if_not_ready(k, Direction::Write).is_none(),
             "directions are separate"
         );
     }
@@ -332,11 +345,10 @@ mod tests {
         let mut s = Sources::default();
         let k = s.insert();
         s.get(k).unwrap().readiness |= ready::ERROR | ready::READ_CLOSED;
-        let mut cx = Context::from_waker(Waker::noop());
         s.clear(k, Direction::Read);
-        assert!(s.poll_ready(k, Direction::Read, &mut cx).is_pending());
+        assert!(s.waiters_if_not_ready(k, Direction::Read).is_some());
         assert!(
-            s.poll_ready(k, Direction::Write, &mut cx).is_ready(),
+            s.waiters_if_not_ready(k, Direction::Write).is_none(),
             "still writable"
         );
     }

@@ -5,7 +5,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
+
+use super::waiters::{self, WaiterList, WaiterSlot};
 
 /// A flag that tasks can wait for (asyncio's `Event`).
 ///
@@ -38,9 +40,11 @@ pub struct Event {
 #[derive(Default)]
 struct State {
     set: bool,
-    /// Counts `set()` calls that found the flag clear.
-    generation: u64,
-    waiters: Vec<Waker>,
+    /// The tasks waiting. Each `set()` that finds the flag clear wakes them
+    /// all and starts a new epoch of the list: a waiter registered in an
+    /// earlier epoch was woken by a `set`, and completes even if `clear()`
+    /// came since.
+    waiters: WaiterList,
 }
 
 impl Event {
@@ -56,17 +60,13 @@ impl Event {
             return;
         }
         state.set = true;
-        state.generation += 1;
-        let mut waiters = std::mem::take(&mut state.waiters);
+        let mut woken = state.waiters.take();
         drop(state);
-        waiters.drain(..).for_each(Waker::wake);
-        // Hand the emptied buffer back, so that the next waiters do not
+        woken.wake_all();
+        // Hand the emptied list back, so that the next waiters do not
         // allocate (a ping-pong through an `Event` would otherwise pay a
         // malloc and a free per hop).
-        let mut state = self.inner.borrow_mut();
-        if state.waiters.capacity() == 0 {
-            state.waiters = waiters;
-        }
+        self.inner.borrow_mut().waiters.reuse(woken);
     }
 
     /// Clears the flag: later `wait()`s block until the next `set()`.
@@ -79,13 +79,20 @@ impl Event {
         self.inner.borrow().set
     }
 
-    /// Waits until the flag is set (immediately if it is).
+    /// Waits until the flag is set (immediately if it is). Dropping the
+    /// wait before it ends (a `wait_for` that timed out) takes its waker
+    /// out of the event's list.
     pub fn wait(&self) -> EventWait {
         EventWait {
             event: self.clone(),
-            generation: NOT_POLLED,
-            slot: NO_SLOT,
+            slot: WaiterSlot::NONE,
         }
+    }
+
+    /// How many `wait()`s are registered and not yet woken.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.inner.borrow().waiters.len()
     }
 }
 
@@ -101,34 +108,62 @@ impl fmt::Debug for Event {
 #[must_use = "futures do nothing unless awaited"]
 pub struct EventWait {
     event: Event,
-    /// The generation seen at the first poll (`NOT_POLLED` before).
-    generation: u64,
-    /// Where this waiter's waker sits in `waiters` (`NO_SLOT`: nowhere).
-    /// Valid while the generation is still `generation`: a `set` empties
-    /// the list, and the wait is over then. Plain integers with sentinels
-    /// rather than `Option`s keep a waiting task 24 bytes smaller.
-    slot: u32,
+    /// Where this waiter's waker sits in the event's list, and in which
+    /// epoch (`WaiterSlot::NONE` before the first poll that waited): a
+    /// later epoch means a `set` has woken this waiter.
+    slot: WaiterSlot,
 }
-
-const NOT_POLLED: u64 = u64::MAX;
-const NO_SLOT: u32 = u32::MAX;
 
 impl Future for EventWait {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut state = this.event.inner.borrow_mut();
-        if this.generation == NOT_POLLED {
-            this.generation = state.generation;
+        let first = this.slot;
+        let waiting = waiters::register(&this.event.inner, &mut this.slot, cx.waker(), |s| {
+            let woken = first.is_some() && first.epoch() != s.waiters.epoch();
+            (!s.set && !woken).then_some(&mut s.waiters)
+        });
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
         }
-        if state.set || state.generation != this.generation {
-            return Poll::Ready(());
+    }
+}
+
+impl Drop for EventWait {
+    fn drop(&mut self) {
+        waiters::unregister(&self.event.inner, &mut self.slot, |s| Some(&mut s.waiters));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    #[test]
+    fn dropped_waits_leave_no_entry() {
+        let ev = Event::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..10_000 {
+            let mut wait = ev.wait();
+            assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
         }
-        let slot = (this.slot != NO_SLOT).then_some(this.slot as usize);
-        let index = crate::future::register(&mut state.waiters, slot, cx.waker());
-        // More than u32::MAX - 1 waiters: fall back to a fresh slot each poll.
-        this.slot = u32::try_from(index).unwrap_or(NO_SLOT);
-        Poll::Pending
+        assert_eq!(ev.waiting(), 0);
+    }
+
+    #[test]
+    fn a_set_wakes_a_waiter_even_if_clear_follows() {
+        let ev = Event::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut wait = ev.wait();
+        assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
+        ev.set();
+        ev.clear();
+        assert!(Pin::new(&mut wait).poll(&mut cx).is_ready());
+        let mut later = ev.wait();
+        assert!(Pin::new(&mut later).poll(&mut cx).is_pending());
     }
 }

@@ -4,5 +4,6 @@
 mod event;
 pub(crate) mod shim;
 pub(crate) mod spin;
+pub(crate) mod waiters;
 
 pub use event::{Event, EventWait};

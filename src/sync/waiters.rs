@@ -1,0 +1,337 @@
+//! [`WaiterList`]: the wakers of the futures waiting for one thing (a
+//! `LoopFuture`, an `Event`, a socket's readiness), each removable by the
+//! future that registered it.
+//!
+//! A waiting future keeps a [`WaiterSlot`] saying where its waker sits. It
+//! refreshes that entry when polled again, and removes it when it is
+//! dropped, so a wait that gives up (a `wait_for` that times out, a
+//! `select`-style race that another branch won) leaves nothing behind: a
+//! list never grows with abandoned waits, and a wake-up reaches only
+//! futures that still wait (asyncio's `Event.wait` and tokio's `Notified`
+//! do the same).
+//!
+//! Waking everyone empties the list at once and starts a new *epoch*;
+//! slots from an earlier epoch are stale (their entries were woken and
+//! removed), so a stale slot can never remove a later waiter that reused
+//! its key.
+//!
+//! # Foreign wakers and borrows
+//!
+//! A list lives inside a loop-local `RefCell`. Cloning or dropping a waker
+//! of another executor runs that executor's code, which may call back into
+//! the same state; doing it under the borrow would panic with
+//! `BorrowMutError`. [`register`] therefore decides under the borrow, clones
+//! after releasing it, and drops a replaced waker after the borrow too.
+
+use std::cell::RefCell;
+use std::task::Waker;
+
+use slab::Slab;
+
+/// Where one waiting future's waker sits in a [`WaiterList`]: a slab key
+/// and the epoch it was stored in. 8 bytes, with a sentinel for "nowhere"
+/// (a waiting future stays small).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WaiterSlot {
+    key: u32,
+    epoch: u32,
+}
+
+const NO_KEY: u32 = u32::MAX;
+
+impl WaiterSlot {
+    /// Registered nowhere (not polled yet, or removed).
+    pub(crate) const NONE: WaiterSlot = WaiterSlot {
+        key: NO_KEY,
+        epoch: 0,
+    };
+
+    /// Whether the slot stands for an entry (possibly a stale one).
+    pub(crate) fn is_some(self) -> bool {
+        self.key != NO_KEY
+    }
+
+    /// The epoch the entry was stored in (meaningful if `is_some`).
+    pub(crate) fn epoch(self) -> u32 {
+        self.epoch
+    }
+}
+
+impl Default for WaiterSlot {
+    fn default() -> WaiterSlot {
+        WaiterSlot::NONE
+    }
+}
+
+/// The wakers of the futures waiting for one thing.
+#[derive(Default)]
+pub(crate) struct WaiterList {
+    wakers: Slab<Waker>,
+    /// Bumped each time every waiter is taken out: slots of an earlier
+    /// epoch are stale.
+    epoch: u32,
+}
+
+impl WaiterList {
+    /// How many futures wait.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.wakers.len()
+    }
+
+    /// Whether no future waits.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wakers.is_empty()
+    }
+
+    /// The current epoch: a slot stored now carries it.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The entry `slot` stands for, if it is still in the list.
+    fn get(&self, slot: WaiterSlot) -> Option<&Waker> {
+        if !slot.is_some() || slot.epoch != self.epoch {
+            return None;
+        }
+        self.wakers.get(slot.key as usize)
+    }
+
+    /// Whether `slot` already holds a waker that wakes the same task as
+    /// `waker` (so a re-poll has nothing to change).
+    pub(crate) fn is_current(&self, slot: WaiterSlot, waker: &Waker) -> bool {
+        self.get(slot).is_some_and(|w| w.will_wake(waker))
+    }
+
+    /// Stores `waker` for the future whose slot is `slot`: in its entry if
+    /// that is still in the list, in a new one otherwise. Returns the waker
+    /// it replaced, for the caller to drop after releasing its borrow.
+    pub(crate) fn store(&mut self, slot: &mut WaiterSlot, waker: Waker) -> Option<Waker> {
+        if self.get(*slot).is_some() {
+            let entry = &mut self.wakers[slot.key as usize];
+            return Some(std::mem::replace(entry, waker));
+        }
+        let key = self.wakers.insert(waker);
+        // Past u32::MAX - 1 waiters a key no longer fits: such a waiter
+        // is stored but cannot remove itself (it is woken and removed
+        // with everyone else).
+        *slot = WaiterSlot {
+            key: u32::try_from(key).unwrap_or(NO_KEY),
+            epoch: self.epoch,
+        };
+        None
+    }
+
+    /// Removes the entry of the future whose slot is `slot` (a future that
+    /// stops waiting), if still there; returns its waker for the caller to
+    /// drop after releasing its borrow.
+    pub(crate) fn remove(&mut self, slot: &mut WaiterSlot) -> Option<Waker> {
+        let waker = self
+            .get(*slot)
+            .is_some()
+            .then(|| self.wakers.remove(slot.key as usize));
+        *slot = WaiterSlot::NONE;
+        waker
+    }
+
+    /// Takes every waker out, for the caller to wake after releasing its
+    /// borrow, and starts a new epoch.
+    pub(crate) fn take_all(&mut self, out: &mut Vec<Waker>) {
+        out.extend(self.wakers.drain());
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+
+    /// Takes the whole list out (its memory included) and starts a new
+    /// epoch: for a caller that wakes everyone and then hands the emptied
+    /// list back with [`reuse`](WaiterList::reuse), so that the next
+    /// waiters do not allocate.
+    pub(crate) fn take(&mut self) -> WaiterList {
+        let taken = std::mem::take(&mut self.wakers);
+        let epoch = self.epoch;
+        self.epoch = epoch.wrapping_add(1);
+        WaiterList {
+            wakers: taken,
+            epoch,
+        }
+    }
+
+    /// Wakes and removes every waker of a list from [`take`](WaiterList::take).
+    pub(crate) fn wake_all(&mut self) {
+        self.wakers.drain().for_each(Waker::wake);
+    }
+
+    /// Gives an emptied list's memory back, unless new waiters have
+    /// allocated already.
+    pub(crate) fn reuse(&mut self, emptied: WaiterList) {
+        if self.wakers.capacity() == 0 && emptied.wakers.is_empty() {
+            self.wakers = emptied.wakers;
+        }
+    }
+}
+
+/// Registers `waker` for the future whose slot is `slot`, in the list that
+/// `list` finds inside `cell`, for as long as `list` finds one (`None`:
+/// the wait is over, nothing is registered). Returns whether the future
+/// is registered (then it waits: `Poll::Pending`).
+///
+/// A clone of `waker` is made only if the slot does not hold an
+/// equivalent waker already, and outside the borrow, as is the drop of a
+/// replaced waker (see the module docs). The state is looked at again after
+/// the clone, since the clone may have changed it.
+pub(crate) fn register<T>(
+    cell: &RefCell<T>,
+    slot: &mut WaiterSlot,
+    waker: &Waker,
+    mut list: impl FnMut(&mut T) -> Option<&mut WaiterList>,
+) -> bool {
+    let mut clone = None;
+    loop {
+        let mut state = cell.borrow_mut();
+        let Some(waiters) = list(&mut state) else {
+            drop(state);
+            drop(clone);
+            return false;
+        };
+        if waiters.is_current(*slot, waker) {
+            drop(state);
+            drop(clone);
+            return true;
+        }
+        match clone.take() {
+            Some(new) => {
+                let old = waiters.store(slot, new);
+                drop(state);
+                drop(old);
+                return true;
+            }
+            None => {
+                drop(state);
+                clone = Some(waker.clone());
+            }
+        }
+    }
+}
+
+/// Removes the entry of a future that stops waiting (from its `Drop`),
+/// dropping its waker after the borrow. Does nothing if the slot is empty,
+/// if `list` finds no list, or if `cell` is borrowed right now (a drop
+/// from inside the state's own code; the entry then stays until the next
+/// wake-up, as it would have without removal).
+pub(crate) fn unregister<T>(
+    cell: &RefCell<T>,
+    slot: &mut WaiterSlot,
+    list: impl FnOnce(&mut T) -> Option<&mut WaiterList>,
+) {
+    if !slot.is_some() {
+        return;
+    }
+    let Ok(mut state) = cell.try_borrow_mut() else {
+        return;
+    };
+    let old = list(&mut state).and_then(|waiters| waiters.remove(slot));
+    drop(state);
+    drop(old);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn waker() -> (Waker, Arc<Count>) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (Waker::from(count.clone()), count)
+    }
+
+    #[test]
+    fn a_removed_waiter_leaves_no_entry_and_is_not_woken() {
+        let mut list = WaiterList::default();
+        let (a, a_count) = waker();
+        let (b, b_count) = waker();
+        let (mut sa, mut sb) = (WaiterSlot::NONE, WaiterSlot::NONE);
+        assert!(list.store(&mut sa, a).is_none());
+        assert!(list.store(&mut sb, b).is_none());
+        assert!(list.remove(&mut sa).is_some());
+        assert_eq!(list.len(), 1);
+        assert_eq!(sa, WaiterSlot::NONE);
+        let mut out = Vec::new();
+        list.take_all(&mut out);
+        out.into_iter().for_each(Waker::wake);
+        assert_eq!(a_count.0.load(Ordering::Relaxed), 0);
+        assert_eq!(b_count.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_stale_slot_never_removes_a_later_waiter_at_its_key() {
+        let mut list = WaiterList::default();
+        let (a, _) = waker();
+        let (b, _) = waker();
+        let mut sa = WaiterSlot::NONE;
+        list.store(&mut sa, a);
+        list.take_all(&mut Vec::new()); // a was woken: its slot is stale
+        let mut sb = WaiterSlot::NONE;
+        list.store(&mut sb, b);
+        assert_eq!(sa.key, sb.key, "the key is reused");
+        assert!(
+            list.remove(&mut sa).is_none(),
+            "a stale slot removes nothing"
+        );
+        assert_eq!(list.len(), 1);
+        assert!(list.remove(&mut sb).is_some());
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn a_repoll_with_the_same_waker_reuses_the_entry() {
+        let mut list = WaiterList::default();
+        let (a, _) = waker();
+        let mut slot = WaiterSlot::NONE;
+        list.store(&mut slot, a.clone());
+        assert!(list.is_current(slot, &a));
+        let (b, _) = waker();
+        assert!(!list.is_current(slot, &b));
+        assert!(list.store(&mut slot, b).is_some(), "replaced in place");
+        assert_eq!(list.len(), 1);
+    }
+
+    #[test]
+    fn register_clones_and_drops_foreign_wakers_outside_the_borrow() {
+        use std::task::{RawWaker, RawWakerVTable};
+        // A waker whose clone and drop borrow the state, as a foreign
+        // waker calling back into the loop would.
+        thread_local! {
+            static CELL: RefCell<WaiterList> = RefCell::default();
+        }
+        fn touch() {
+            CELL.with(|c| drop(c.borrow_mut()));
+        }
+        unsafe fn clone(_: *const ()) -> RawWaker {
+            touch();
+            RawWaker::new(std::ptr::null(), &VTABLE)
+        }
+        unsafe fn noop(_: *const ()) {}
+        unsafe fn drop_waker(_: *const ()) {
+            touch();
+        }
+        static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, drop_waker);
+        // SAFETY: the vtable's functions ignore the (null) data pointer.
+        let w = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
+        let mut slot = WaiterSlot::NONE;
+        CELL.with(|c| {
+            assert!(register(c, &mut slot, &w, |l| Some(l)));
+            assert!(register(c, &mut slot, &w, |l| Some(l)), "a re-poll");
+            unregister(c, &mut slot, |l| Some(l));
+            assert!(c.borrow().is_empty());
+        });
+    }
+}
