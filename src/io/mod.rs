@@ -43,9 +43,12 @@ struct OpWaiter<'a> {
 }
 
 impl Drop for OpWaiter<'_> {
+    #[inline]
     fn drop(&mut self) {
-        self.core
-            .remove_io_waiter(self.key, self.dir, &mut self.slot);
+        if self.slot.is_some() {
+            self.core
+                .remove_io_waiter(self.key, self.dir, &mut self.slot);
+        }
     }
 }
 

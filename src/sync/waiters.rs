@@ -22,6 +22,9 @@
 //! the same state; doing it under the borrow would panic with
 //! `BorrowMutError`. [`register`] therefore decides under the borrow, clones
 //! after releasing it, and drops a replaced waker after the borrow too.
+//! evloop's own task wakers are the exception: their clone runs no foreign
+//! code, so they are cloned in place, with one borrow (the common case,
+//! and the hot path of two tasks waking each other).
 
 use std::cell::RefCell;
 use std::task::Waker;
@@ -91,6 +94,7 @@ impl WaiterList {
     }
 
     /// The entry `slot` stands for, if it is still in the list.
+    #[inline]
     fn get(&self, slot: WaiterSlot) -> Option<&Waker> {
         if !slot.is_some() || slot.epoch != self.epoch {
             return None;
@@ -100,6 +104,7 @@ impl WaiterList {
 
     /// Whether `slot` already holds a waker that wakes the same task as
     /// `waker` (so a re-poll has nothing to change).
+    #[inline]
     pub(crate) fn is_current(&self, slot: WaiterSlot, waker: &Waker) -> bool {
         self.get(slot).is_some_and(|w| w.will_wake(waker))
     }
@@ -107,6 +112,7 @@ impl WaiterList {
     /// Stores `waker` for the future whose slot is `slot`: in its entry if
     /// that is still in the list, in a new one otherwise. Returns the waker
     /// it replaced, for the caller to drop after releasing its borrow.
+    #[inline]
     pub(crate) fn store(&mut self, slot: &mut WaiterSlot, waker: Waker) -> Option<Waker> {
         if self.get(*slot).is_some() {
             let entry = &mut self.wakers[slot.key as usize];
@@ -126,6 +132,7 @@ impl WaiterList {
     /// Removes the entry of the future whose slot is `slot` (a future that
     /// stops waiting), if still there; returns its waker for the caller to
     /// drop after releasing its borrow.
+    #[inline]
     pub(crate) fn remove(&mut self, slot: &mut WaiterSlot) -> Option<Waker> {
         let waker = self
             .get(*slot)
@@ -137,8 +144,17 @@ impl WaiterList {
 
     /// Takes every waker out, for the caller to wake after releasing its
     /// borrow, and starts a new epoch.
+    #[inline]
     pub(crate) fn take_all(&mut self, out: &mut Vec<Waker>) {
-        out.extend(self.wakers.drain());
+        // An empty list has no slot pointing into it (a slot is reset when
+        // its entry is removed), so it needs no new epoch: the common case
+        // of an event for a direction nobody waits on costs nothing.
+        if self.wakers.is_empty() {
+            return;
+        }
+        for waker in self.wakers.drain() {
+            out.push(waker);
+        }
         self.epoch = self.epoch.wrapping_add(1);
     }
 
@@ -146,6 +162,7 @@ impl WaiterList {
     /// epoch: for a caller that wakes everyone and then hands the emptied
     /// list back with [`reuse`](WaiterList::reuse), so that the next
     /// waiters do not allocate.
+    #[inline]
     pub(crate) fn take(&mut self) -> WaiterList {
         let taken = std::mem::take(&mut self.wakers);
         let epoch = self.epoch;
@@ -157,12 +174,14 @@ impl WaiterList {
     }
 
     /// Wakes and removes every waker of a list from [`take`](WaiterList::take).
+    #[inline]
     pub(crate) fn wake_all(&mut self) {
         self.wakers.drain().for_each(Waker::wake);
     }
 
     /// Gives an emptied list's memory back, unless new waiters have
     /// allocated already.
+    #[inline]
     pub(crate) fn reuse(&mut self, emptied: WaiterList) {
         if self.wakers.capacity() == 0 && emptied.wakers.is_empty() {
             self.wakers = emptied.wakers;
@@ -176,41 +195,55 @@ impl WaiterList {
 /// is registered (then it waits: `Poll::Pending`).
 ///
 /// A clone of `waker` is made only if the slot does not hold an
-/// equivalent waker already, and outside the borrow, as is the drop of a
-/// replaced waker (see the module docs). The state is looked at again after
-/// the clone, since the clone may have changed it.
+/// equivalent waker already. An evloop task waker is cloned in place; any
+/// other is cloned outside the borrow, as a replaced waker is dropped (see
+/// the module docs).
+#[inline]
 pub(crate) fn register<T>(
     cell: &RefCell<T>,
     slot: &mut WaiterSlot,
     waker: &Waker,
     mut list: impl FnMut(&mut T) -> Option<&mut WaiterList>,
 ) -> bool {
-    let mut clone = None;
-    loop {
-        let mut state = cell.borrow_mut();
-        let Some(waiters) = list(&mut state) else {
-            drop(state);
-            drop(clone);
-            return false;
-        };
-        if waiters.is_current(*slot, waker) {
-            drop(state);
-            drop(clone);
-            return true;
-        }
-        match clone.take() {
-            Some(new) => {
-                let old = waiters.store(slot, new);
-                drop(state);
-                drop(old);
-                return true;
-            }
-            None => {
-                drop(state);
-                clone = Some(waker.clone());
-            }
-        }
+    let mut state = cell.borrow_mut();
+    let Some(waiters) = list(&mut state) else {
+        return false;
+    };
+    if waiters.is_current(*slot, waker) {
+        return true;
     }
+    if !crate::task::is_task_waker(waker) {
+        drop(state);
+        return register_foreign(cell, slot, waker, list);
+    }
+    let old = waiters.store(slot, waker.clone());
+    drop(state);
+    drop(old);
+    true
+}
+
+/// [`register`] for a waker of another executor: cloned with no borrow
+/// held, after which the state is looked at again (the clone may have
+/// changed it).
+#[cold]
+#[inline(never)]
+fn register_foreign<T>(
+    cell: &RefCell<T>,
+    slot: &mut WaiterSlot,
+    waker: &Waker,
+    mut list: impl FnMut(&mut T) -> Option<&mut WaiterList>,
+) -> bool {
+    let clone = waker.clone();
+    let mut state = cell.borrow_mut();
+    let Some(waiters) = list(&mut state) else {
+        drop(state);
+        drop(clone);
+        return false;
+    };
+    let old = waiters.store(slot, clone);
+    drop(state);
+    drop(old);
+    true
 }
 
 /// Removes the entry of a future that stops waiting (from its `Drop`),
@@ -218,6 +251,7 @@ pub(crate) fn register<T>(
 /// if `list` finds no list, or if `cell` is borrowed right now (a drop
 /// from inside the state's own code; the entry then stays until the next
 /// wake-up, as it would have without removal).
+#[inline]
 pub(crate) fn unregister<T>(
     cell: &RefCell<T>,
     slot: &mut WaiterSlot,

@@ -10,4 +10,4 @@ mod raw;
 pub(crate) use info::TaskNames;
 pub use info::{TaskInfo, TaskState};
 pub use join::Task;
-pub(crate) use raw::{JoinWaiter, LocalRef, Payload, RawTask, RemoteTask, TaskPtr};
+pub(crate) use raw::{is_task_waker, JoinWaiter, LocalRef, Payload, RawTask, RemoteTask, TaskPtr};

@@ -698,6 +698,13 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
 
 // ---- the waker -------------------------------------------------------------
 
+/// Whether `waker` is a task waker of evloop's: cloning or dropping one
+/// touches only the task's atomic count and runs no code of anybody else's
+/// (so a loop-local list may clone it while borrowed).
+pub(crate) fn is_task_waker(waker: &Waker) -> bool {
+    std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
+}
+
 static WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
 
