@@ -524,8 +524,8 @@ fn streams_of(stream: TcpStream) -> (StreamReader, StreamWriter) {
 
 /// Listens on `addr` and runs `handler(reader, writer)` as a new task for
 /// each connection (asyncio's `start_server`). Accepted sockets get
-/// `TCP_NODELAY`. The listener is bound as by [`TcpListener::bind`]
-/// (`SO_REUSEPORT`: one server per loop on the same port spreads the load).
+/// `TCP_NODELAY`. The listener is bound as by [`TcpListener::bind`]: a
+/// port in use is refused with `AddrInUse`.
 ///
 /// A handler that panics is reported to the loop's exception handler; the
 /// server goes on. Accept errors never stop the server: a connection that
