@@ -48,8 +48,8 @@ mod unix;
 pub use addr::ToSocketAddrs;
 pub use socket::TcpSocket;
 pub use stream::{
-    open_connection, start_server, ReadStream, Server, StreamReader, StreamWriter, WriteStream,
-    DEFAULT_LIMIT,
+    open_connection, start_server, start_server_on, ReadStream, Server, StreamReader, StreamWriter,
+    WriteStream, DEFAULT_LIMIT,
 };
 pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,
