@@ -26,8 +26,10 @@ use crate::task::Task;
 /// The default buffer limit of a [`StreamReader`]: 64 KiB, as asyncio's.
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
 
-/// The buffer's first allocation; it doubles, up to the limit, only when a
-/// record needs it, so idle connections stay small.
+/// The buffer's first allocation, made when the first data arrives (not
+/// before: a connection waiting for its first bytes holds no buffer); it
+/// doubles, up to the limit, only when a record needs it, so idle
+/// connections stay small.
 const INITIAL_CAPACITY: usize = 8 * 1024;
 
 /// How long the accept loop waits after an error such as `EMFILE` before
@@ -357,9 +359,30 @@ impl<R: ReadStream> StreamReader<R> {
     /// One read from the stream into the buffer, making room for `want`
     /// buffered bytes in all. `Ok(0)` (and `eof` set) at end of stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+        if self.buf.is_empty() {
+            return self.poll_first_fill(cx, want);
+        }
         self.make_room(want);
         let n = ready!(self.inner.poll_read(cx, &mut self.buf[self.end..]))?;
         self.end += n;
+        self.eof |= n == 0;
+        Poll::Ready(Ok(n))
+    }
+
+    /// `poll_fill` with no buffer yet: reads into the stack and allocates
+    /// only once data has come, so a connection that waits for its first
+    /// bytes (most of a server's idle connections) holds no buffer at all.
+    /// The buffer then has the size `make_room` would have given it.
+    fn poll_first_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+        let mut first = [0u8; INITIAL_CAPACITY];
+        let size = INITIAL_CAPACITY.min(want).max(1);
+        let n = ready!(self.inner.poll_read(cx, &mut first[..size]))?;
+        if n > 0 {
+            self.buf.reserve_exact(size);
+            self.buf.extend_from_slice(&first[..n]);
+            self.buf.resize(size, 0);
+            (self.start, self.end) = (0, n);
+        }
         self.eof |= n == 0;
         Poll::Ready(Ok(n))
     }
