@@ -120,9 +120,10 @@ struct Started {
     addr: Option<SocketAddr>,
 }
 
-/// Starts loop thread `index`; with `listen`, it binds `addr` with
-/// `SO_REUSEPORT` ([`listen_shared`]) and accepts on its own listener. It counts the connections it serves in
-/// `served[index]` and reports its handle (and bound address) on `started`.
+/// Starts loop thread `index`; with `listen`, it binds that address with
+/// `SO_REUSEPORT` (`listen_shared`) and accepts on its own listener. It
+/// counts the connections it serves in `served[index]` and reports its
+/// handle (and bound address) on `started`.
 fn spawn_loop(
     index: usize,
     listen: Option<SocketAddr>,
