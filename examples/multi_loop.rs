@@ -1,9 +1,11 @@
 //! Scaling past one core, shared-nothing: N event loops on N threads serve
 //! one TCP echo port (see docs/scaling.md).
 //!
-//! - default: every loop binds the same address; `SO_REUSEPORT` (which
-//!   evloop's `TcpListener::bind` sets) lets the kernel spread incoming
-//!   connections over the listeners;
+//! - default: every loop binds the same address with its own listener,
+//!   made by `TcpSocket` with `set_reuseport(true)`; `SO_REUSEPORT` lets
+//!   the kernel spread incoming connections over the listeners. (Port
+//!   sharing is opt-in: a plain `TcpListener::bind` of a port in use fails
+//!   with `AddrInUse`, so no other server can join by accident);
 //! - `--acceptor`: one thread accepts with blocking std and hands each
 //!   `std::net::TcpStream` to a loop, round-robin, through
 //!   `LoopHandle::call_soon_threadsafe`; the loop wraps it with
@@ -25,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use evloop::net::{TcpListener, TcpStream};
+use evloop::net::{TcpListener, TcpSocket, TcpStream};
 use evloop::{EventLoop, LoopHandle};
 
 /// Client connections in `--bench` mode.
@@ -100,18 +102,31 @@ async fn serve(stream: TcpStream) {
     }
 }
 
+/// A listener on `addr` that shares its port with the other loops'
+/// listeners: every one of them sets `SO_REUSEPORT` before binding.
+/// `SO_REUSEADDR` too, as `TcpListener::bind` sets it, so that a restarted
+/// server can bind a port its old connections hold in `TIME_WAIT`.
+fn listen_shared(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_for_addr(addr)?;
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// What each loop thread reports back once it is up.
 struct Started {
     handle: LoopHandle,
     addr: Option<SocketAddr>,
 }
 
-/// Starts loop thread `index`; with `listen`, it binds `addr` (SO_REUSEPORT)
-/// and accepts on its own listener. It counts the connections it serves in
-/// `served[index]` and reports its handle (and bound address) on `started`.
+/// Starts loop thread `index`; with `listen`, it binds that address with
+/// `SO_REUSEPORT` (`listen_shared`) and accepts on its own listener. It
+/// counts the connections it serves in `served[index]` and reports its
+/// handle (and bound address) on `started`.
 fn spawn_loop(
     index: usize,
-    listen: Option<String>,
+    listen: Option<SocketAddr>,
     served: Arc<Vec<AtomicUsize>>,
     started: mpsc::Sender<std::io::Result<Started>>,
 ) -> std::thread::JoinHandle<()> {
@@ -128,7 +143,7 @@ fn spawn_loop(
             };
             // Detached: dropping the `Task` leaves it running.
             drop(lp.ensure_future(async move {
-                let listener = match TcpListener::bind(addr.as_str()).await {
+                let listener = match listen_shared(addr) {
                     Ok(l) => l,
                     Err(e) => {
                         let _ = started.send(Err(e));
@@ -181,23 +196,15 @@ fn main() {
         acceptor = Some((thread, stop));
     } else {
         // The first loop binds (port 0 becomes a real port); the others bind
-        // that same address, next to it.
-        threads.push(spawn_loop(
-            0,
-            Some(args.addr.clone()),
-            served.clone(),
-            tx.clone(),
-        ));
+        // that same address, next to it. A host name is looked up here, on
+        // the main thread, before any loop runs.
+        let first_addr = resolve(&args.addr).unwrap_or_else(|e| fail(&e));
+        threads.push(spawn_loop(0, Some(first_addr), served.clone(), tx.clone()));
         let first = rx.recv().unwrap().unwrap_or_else(|e| fail(&e));
         addr = first.addr.unwrap();
         handles.push(first.handle);
         for i in 1..args.loops {
-            threads.push(spawn_loop(
-                i,
-                Some(addr.to_string()),
-                served.clone(),
-                tx.clone(),
-            ));
+            threads.push(spawn_loop(i, Some(addr), served.clone(), tx.clone()));
             handles.push(rx.recv().unwrap().unwrap_or_else(|e| fail(&e)).handle);
         }
     }
@@ -235,6 +242,17 @@ fn main() {
     for t in threads {
         t.join().unwrap();
     }
+}
+
+/// The first address `addr` (an `IP:PORT` or a `HOST:PORT`) names.
+fn resolve(addr: &str) -> std::io::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("no address for {addr}"),
+        )
+    })
 }
 
 /// The `--acceptor` thread: blocking accepts, each connection handed to the

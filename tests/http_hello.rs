@@ -1,6 +1,7 @@
-//! The `http_hello` example's connection handler, served on loopback and
-//! driven by a blocking std client (with read timeouts, so a hang fails):
-//! keep-alive, pipelining, HTTP/1.0, bodies, and the 400 / 431 refusals.
+//! The `http_hello` example's server, on loopback and driven by blocking
+//! std clients (with read timeouts, so a hang fails): keep-alive,
+//! pipelining, HTTP/1.0, bodies, the 400 / 431 refusals, the request head's
+//! deadline (408) and the connection limit (503).
 
 #[path = "../examples/http_hello.rs"]
 mod http_hello;
@@ -9,19 +10,25 @@ mod util;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::panic::resume_unwind;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use evloop::net::start_server;
-
-/// Serves `handle_connection` on a loopback port while `client` runs on
-/// another thread; the client's panics fail the test.
+/// Serves http_hello with the default configuration on a loopback port
+/// while `client` runs on another thread; the client's panics fail the
+/// test.
 fn with_server(client: impl FnOnce(SocketAddr) + Send + 'static) {
+    with_server_flags(&[], client)
+}
+
+/// `with_server`, configured by these command-line flags.
+fn with_server_flags(flags: &[&str], client: impl FnOnce(SocketAddr) + Send + 'static) {
+    let args = ["127.0.0.1:0"].iter().chain(flags).map(|s| s.to_string());
+    let config = http_hello::parse_args(args).unwrap();
     let lp = evloop::EventLoop::new();
     let outcome = util::watchdog_local(|| {
         lp.run_until_complete(async move {
-            let server = start_server("127.0.0.1:0", http_hello::handle_connection)
-                .await
-                .unwrap();
+            let server = http_hello::start(&config).await.unwrap();
             let addr = server.local_addr();
             evloop::EventLoop::current()
                 .run_in_executor(move || client(addr))
@@ -246,5 +253,165 @@ fn a_head_that_never_ends_is_refused_at_the_limit() {
         let response = client.response();
         assert_eq!(response.status, 431);
         client.expect_eof();
+    });
+}
+
+#[test]
+fn the_flags_set_the_limits_and_bad_ones_are_refused() {
+    let parse = |args: &[&str]| http_hello::parse_args(args.iter().map(|s| s.to_string()));
+    let config = parse(&[]).unwrap();
+    assert_eq!(config.addr, "127.0.0.1:8080");
+    assert_eq!(config.head_timeout, Duration::from_secs(10), "the default");
+    assert_eq!(config.max_connections, 512, "the default");
+    let config = parse(&[
+        "0.0.0.0:80",
+        "--head-timeout",
+        "2.5",
+        "--max-connections",
+        "7",
+    ])
+    .unwrap();
+    assert_eq!(config.addr, "0.0.0.0:80");
+    assert_eq!(config.head_timeout, Duration::from_millis(2500));
+    assert_eq!(config.max_connections, 7);
+    for bad in [
+        &["--head-timeout"][..],
+        &["--head-timeout", "0"],
+        &["--head-timeout", "soon"],
+        &["--max-connections", "0"],
+        &["--max-connections", "-1"],
+        &["--verbose"],
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?}");
+    }
+}
+
+/// Sends `bytes` one at a time, each `every` apart, until the server stops
+/// taking them or `stop` is set: a client far slower than any deadline
+/// allows, yet never idle for long.
+fn drip(mut stream: TcpStream, bytes: Vec<u8>, every: Duration, stop: Arc<AtomicBool>) {
+    for byte in bytes.into_iter().cycle() {
+        if stop.load(Ordering::Relaxed) || stream.write_all(&[byte]).is_err() {
+            return;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+#[test]
+fn a_head_dripped_slower_than_its_deadline_gets_408_and_a_close() {
+    // A byte every 20 ms restarts any idle timeout long before it expires;
+    // the head's 300 ms deadline counts from its first byte regardless.
+    with_server_flags(&["--head-timeout", "0.3"], |addr| {
+        let mut client = Client::connect(addr);
+        client.send(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: ");
+        let stop = Arc::new(AtomicBool::new(false));
+        let dripper = std::thread::spawn({
+            let stream = client.stream.get_ref().try_clone().unwrap();
+            let stop = stop.clone();
+            move || {
+                drip(
+                    stream,
+                    b"abcdefgh".to_vec(),
+                    Duration::from_millis(20),
+                    stop,
+                )
+            }
+        });
+        let response = client.response();
+        assert_eq!(response.status, 408, "{response:?}");
+        assert_eq!(response.header("connection"), Some("close"));
+        client.expect_eof();
+        stop.store(true, Ordering::Relaxed);
+        dripper.join().unwrap();
+    });
+}
+
+#[test]
+fn a_keep_alive_request_dripped_after_an_idle_wait_gets_408_too() {
+    // Between requests the connection may idle (up to the idle timeout);
+    // the next head's deadline starts at its first byte.
+    with_server_flags(&["--head-timeout", "0.3"], |addr| {
+        let mut client = Client::connect(addr);
+        client.send(GET);
+        assert_hello(&client.response());
+        // Idle for twice the head timeout: not a head, so not cut short.
+        std::thread::sleep(Duration::from_millis(600));
+        client.send(GET);
+        assert_hello(&client.response());
+        // Then a head that trickles in.
+        client.send(b"GET / HTTP/1.1\r\nX-Slow: ");
+        let stop = Arc::new(AtomicBool::new(false));
+        let dripper = std::thread::spawn({
+            let stream = client.stream.get_ref().try_clone().unwrap();
+            let stop = stop.clone();
+            move || {
+                drip(
+                    stream,
+                    b"abcdefgh".to_vec(),
+                    Duration::from_millis(20),
+                    stop,
+                )
+            }
+        });
+        assert_eq!(client.response().status, 408);
+        client.expect_eof();
+        stop.store(true, Ordering::Relaxed);
+        dripper.join().unwrap();
+    });
+}
+
+#[test]
+fn a_connection_that_sends_nothing_gets_408_at_the_head_deadline() {
+    // The first head is timed from the accept.
+    with_server_flags(&["--head-timeout", "0.3"], |addr| {
+        let mut client = Client::connect(addr);
+        assert_eq!(client.response().status, 408);
+        client.expect_eof();
+    });
+}
+
+#[test]
+fn beyond_the_connection_limit_a_client_gets_503_until_a_connection_closes() {
+    with_server_flags(&["--max-connections", "2"], |addr| {
+        // Two keep-alive connections, served and kept open: the limit.
+        let mut first = Client::connect(addr);
+        let mut second = Client::connect(addr);
+        for client in [&mut first, &mut second] {
+            client.send(GET);
+            assert_hello(&client.response());
+        }
+        // A third gets 503 and a close, while the two are still served.
+        let mut third = Client::connect(addr);
+        third.send(GET);
+        let response = third.response();
+        assert_eq!(response.status, 503, "{response:?}");
+        assert_eq!(response.header("connection"), Some("close"));
+        third.expect_eof();
+        second.send(GET);
+        assert_hello(&second.response());
+        // Once one of the two closes, a new connection is served. The server
+        // learns of the close on its own time: until then a newcomer may
+        // still get 503, so try until one is served.
+        drop(first);
+        let mut turned_away = 0;
+        loop {
+            let mut client = Client::connect(addr);
+            client.send(GET);
+            let response = client.response();
+            if response.status == 200 {
+                assert_hello(&response);
+                break;
+            }
+            assert_eq!(response.status, 503, "{response:?}");
+            turned_away += 1;
+            assert!(
+                turned_away < 1000,
+                "the closed connection's place never came free"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        second.send(GET);
+        assert_hello(&second.response());
     });
 }

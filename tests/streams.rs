@@ -6,11 +6,13 @@ mod util;
 
 use std::future::Future;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use evloop::net::{
-    open_connection, start_server, StreamReader, StreamWriter, TcpListener, TcpStream,
+    open_connection, start_server, start_server_on, Server, StreamReader, StreamWriter,
+    TcpListener, TcpSocket, TcpStream,
 };
 
 /// Runs `f` on a fresh real-time loop, failing instead of hanging.
@@ -288,6 +290,43 @@ fn dropping_the_server_stops_accepting() {
         evloop::yield_now().await;
         let err = open_connection(&addr).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn two_servers_share_a_port_through_start_server_on() {
+    /// A server on a listener with `SO_REUSEPORT` that answers each
+    /// connection with its `name` and a newline.
+    fn named_server(addr: SocketAddr, name: &'static [u8]) -> Server {
+        let socket = TcpSocket::new_for_addr(addr).unwrap();
+        socket.set_reuseport(true).unwrap();
+        socket.bind(addr).unwrap();
+        let listener = socket.listen(64).unwrap();
+        start_server_on(listener, move |_reader, mut writer| async move {
+            let _ = writer.write_all(name).await;
+        })
+        .unwrap()
+    }
+    async fn who_answers(addr: SocketAddr) -> Vec<u8> {
+        let (mut reader, _writer) = open_connection(&addr).await.unwrap();
+        reader.read_line().await.unwrap()
+    }
+    run(async {
+        let a = named_server("127.0.0.1:0".parse().unwrap(), b"a\n");
+        let addr = a.local_addr();
+        assert_eq!(who_answers(addr).await, b"a\n");
+        let b = named_server(addr, b"b\n");
+        assert_eq!(b.local_addr(), addr);
+        for _ in 0..8 {
+            let name = who_answers(addr).await;
+            assert!(name == b"a\n" || name == b"b\n", "{name:?}");
+        }
+        // With `a` closed, the port is still served, by `b`.
+        a.close();
+        evloop::yield_now().await;
+        for _ in 0..8 {
+            assert_eq!(who_answers(addr).await, b"b\n");
+        }
     });
 }
 

@@ -1,12 +1,13 @@
 //! TCP on real loopback sockets: echo under concurrency, half-close, resets,
-//! errors.
+//! errors; port sharing only when opted in (`TcpSocket`), and `TIME_WAIT`.
 
 mod util;
 
-use std::net::Shutdown;
+use std::future::Future;
+use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
-use evloop::net::{TcpListener, TcpStream};
+use evloop::net::{TcpListener, TcpSocket, TcpStream};
 use evloop::EventLoop;
 
 /// A deterministic payload of `len` bytes for connection `seed`.
@@ -151,14 +152,176 @@ fn address_in_use_without_reuseport_peer_is_an_error() {
 }
 
 #[test]
-fn two_listeners_share_a_port_with_reuseport() {
+fn a_second_bind_of_a_held_port_is_addr_in_use() {
+    // Without opting in, nobody (another evloop server included) can bind
+    // a port an evloop listener holds and take its connections.
     evloop::run(async {
-        let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = a.local_addr().unwrap();
-        let b = TcpListener::bind(&addr).await.unwrap();
-        assert_eq!(b.local_addr().unwrap(), addr);
+        let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = first.local_addr().unwrap();
+        let err = TcpListener::bind(&addr).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+        let err = std::net::TcpListener::bind(addr).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "std too");
+        // Opting in on the second socket alone does not help either.
+        let err = reuseport_listener(addr).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "SO_REUSEPORT");
     })
     .unwrap();
+}
+
+/// A listener on `addr` made with `SO_REUSEADDR` and `SO_REUSEPORT`.
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_for_addr(addr)?;
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(64)
+}
+
+#[test]
+fn two_listeners_share_a_port_with_reuseport() {
+    evloop::run(async {
+        let a = reuseport_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = a.local_addr().unwrap();
+        let b = reuseport_listener(addr).unwrap();
+        assert_eq!(b.local_addr().unwrap(), addr);
+        // Each connection goes to one of them: accept on both until all
+        // are taken.
+        const CLIENTS: usize = 8;
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        let (a, b) = (std::rc::Rc::new(a), std::rc::Rc::new(b));
+        let accepted = std::rc::Rc::new(std::cell::Cell::new(0));
+        let acceptors: Vec<_> = [a, b]
+            .into_iter()
+            .map(|listener| {
+                let accepted = accepted.clone();
+                evloop::ensure_future(async move {
+                    loop {
+                        listener.accept().await.unwrap();
+                        accepted.set(accepted.get() + 1);
+                    }
+                })
+            })
+            .collect();
+        while accepted.get() < CLIENTS {
+            evloop::yield_now().await;
+        }
+        for task in acceptors {
+            task.cancel();
+        }
+        drop(clients);
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_port_left_in_time_wait_binds_again() {
+    // SO_REUSEADDR, as std sets it: a restarted server gets its port back
+    // although its old connections still hold it in TIME_WAIT.
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(&addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // The side that closes first is the one left in TIME_WAIT: the
+        // server's, which holds the listening port.
+        drop(server);
+        let mut buf = [0u8; 1];
+        assert_eq!(client.read(&mut buf).await.unwrap(), 0, "the server's FIN");
+        drop(client);
+        while !in_time_wait(addr.port()) {
+            evloop::sleep(Duration::from_millis(1)).await; // the client's FIN in flight
+        }
+        drop(listener);
+        let again = TcpListener::bind(&addr).await.unwrap();
+        assert_eq!(again.local_addr().unwrap(), addr);
+    })
+    .unwrap();
+}
+
+/// Whether the kernel lists an IPv4 TCP socket with local port `port` in
+/// TIME_WAIT (state 06 in `/proc/net/tcp`).
+fn in_time_wait(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = format!(":{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields[1].ends_with(&port) && fields[3] == "06"
+    })
+}
+
+#[test]
+fn tcp_socket_connects_from_its_bound_address() {
+    evloop::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let socket = TcpSocket::new_v4().unwrap();
+        assert!(!socket.reuseaddr().unwrap() && !socket.reuseport().unwrap());
+        socket.set_reuseaddr(true).unwrap();
+        assert!(socket.reuseaddr().unwrap());
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let local = socket.local_addr().unwrap();
+        assert_ne!(local.port(), 0);
+        let stream = socket.connect(addr).await.unwrap();
+        assert_eq!(stream.local_addr().unwrap(), local);
+        let (server, peer) = listener.accept().await.unwrap();
+        assert_eq!(peer, local);
+        stream.write_all(b"hi").await.unwrap();
+        let mut buf = [0u8; 2];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hi");
+        // A refused connection is an error, as with TcpStream::connect.
+        drop(listener);
+        let err = TcpSocket::new_v4()
+            .unwrap()
+            .connect(addr)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    })
+    .unwrap();
+}
+
+#[test]
+fn tcp_socket_v6_and_for_addr_pick_the_family() {
+    let v4 = TcpSocket::new_for_addr("127.0.0.1:0".parse().unwrap()).unwrap();
+    assert!(v4.local_addr().unwrap().is_ipv4());
+    assert!(TcpSocket::new_v4().unwrap().local_addr().unwrap().is_ipv4());
+    // IPv6 may be disabled on the machine; when it is there, the family is right.
+    if let Ok(v6) = TcpSocket::new_v6() {
+        assert!(v6.local_addr().unwrap().is_ipv6());
+    }
+}
+
+#[test]
+fn tcp_socket_listen_and_connect_panic_outside_a_loop() {
+    let panic_message = |f: Box<dyn FnOnce()>| {
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let msg = panic_message(Box::new(|| {
+        let _ = TcpSocket::new_v4().unwrap().listen(8);
+    }));
+    assert!(
+        msg.contains("TcpSocket::listen called outside a running evloop"),
+        "{msg}"
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let msg = panic_message(Box::new(move || {
+        let connect = std::pin::pin!(TcpSocket::new_v4().unwrap().connect(addr));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let _ = connect.poll(&mut cx);
+    }));
+    assert!(
+        msg.contains("TcpSocket::connect called outside a running evloop"),
+        "{msg}"
+    );
 }
 
 #[test]

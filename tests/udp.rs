@@ -1,5 +1,6 @@
 //! UDP on real loopback sockets: round trips, connected sockets, shared
-//! sockets with several waiters, ping-pong, SO_REUSEPORT, ICMP errors.
+//! sockets with several waiters, ping-pong, port sharing only when opted in
+//! (`bind_reuseport`), ICMP errors.
 
 mod util;
 
@@ -126,12 +127,50 @@ fn a_thousand_ping_pongs() {
 }
 
 #[test]
-fn two_sockets_share_a_port_with_reuseport() {
+fn a_second_bind_of_a_held_port_is_addr_in_use() {
+    // Without opting in, nobody (another evloop socket included) can bind
+    // a port an evloop socket holds and take its datagrams.
     run(async {
-        let a = bind_loopback().await;
+        let first = bind_loopback().await;
+        let addr = first.local_addr().unwrap();
+        let err = UdpSocket::bind(&addr).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+        // Opting in on the second socket alone does not help either.
+        let err = UdpSocket::bind_reuseport(&addr).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "SO_REUSEPORT");
+    });
+}
+
+#[test]
+fn two_sockets_share_a_port_with_bind_reuseport() {
+    run(async {
+        let a = UdpSocket::bind_reuseport("127.0.0.1:0").await.unwrap();
         let addr = a.local_addr().unwrap();
-        let b = UdpSocket::bind(&addr).await.unwrap();
+        let b = UdpSocket::bind_reuseport(&addr).await.unwrap();
         assert_eq!(b.local_addr().unwrap(), addr);
+        // A datagram to the port reaches one of them.
+        let sender = bind_loopback().await;
+        sender.send_to(b"to either", &addr).await.unwrap();
+        let (a, b) = (Rc::new(a), Rc::new(b));
+        let got = Rc::new(Cell::new(0));
+        let receivers: Vec<_> = [a, b]
+            .into_iter()
+            .map(|socket| {
+                let got = got.clone();
+                evloop::ensure_future(async move {
+                    let mut buf = [0u8; 16];
+                    let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+                    assert_eq!(&buf[..n], b"to either");
+                    got.set(got.get() + 1);
+                })
+            })
+            .collect();
+        while got.get() == 0 {
+            evloop::yield_now().await;
+        }
+        for task in receivers {
+            task.cancel();
+        }
     });
 }
 

@@ -1,7 +1,8 @@
 //! Sockets on the loop: TCP, UDP and Unix-domain, with async methods
 //! (asyncio's transports and streams; tokio's `net`).
 //!
-//! - TCP: [`TcpListener`], [`TcpStream`] (and its split halves).
+//! - TCP: [`TcpListener`], [`TcpStream`] (and its split halves), and
+//!   [`TcpSocket`] to set options before listening or connecting.
 //! - UDP: [`UdpSocket`].
 //! - Unix-domain: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 //!
@@ -12,8 +13,12 @@
 //! dropped before it completes. Datagram operations always are: a datagram
 //! is sent or received whole, or not at all.
 //!
-//! The TCP and UDP types bind with `SO_REUSEPORT`, so several loops (one
-//! per core) can share a port.
+//! Binding makes std's choices: `SO_REUSEADDR` on TCP listeners (a
+//! restarted server can bind a port held in `TIME_WAIT`), nothing on UDP,
+//! and no port sharing, so a second bind of a port in use fails with
+//! `AddrInUse`. Sharing a port between several loops (one per core) is
+//! opt-in: [`TcpSocket::set_reuseport`] for TCP,
+//! [`UdpSocket::bind_reuseport`] for UDP.
 
 /// `AsRawFd` and `AsFd` for a socket type whose `io` field is an `IoHandle`.
 macro_rules! impl_as_fd {
@@ -34,15 +39,17 @@ macro_rules! impl_as_fd {
 pub(crate) use impl_as_fd;
 
 mod addr;
+mod socket;
 mod stream;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use addr::ToSocketAddrs;
+pub use socket::TcpSocket;
 pub use stream::{
-    open_connection, start_server, ReadStream, Server, StreamReader, StreamWriter, WriteStream,
-    DEFAULT_LIMIT,
+    open_connection, start_server, start_server_on, ReadStream, Server, StreamReader, StreamWriter,
+    WriteStream, DEFAULT_LIMIT,
 };
 pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,

@@ -1,5 +1,5 @@
-//! asyncio's streams: [`StreamReader`], [`StreamWriter`], [`open_connection`]
-//! and [`start_server`].
+//! asyncio's streams: [`StreamReader`], [`StreamWriter`], [`open_connection`],
+//! [`start_server`] and [`start_server_on`].
 //!
 //! A `StreamReader` buffers what it reads, so it can hand out lines
 //! ([`read_line`](StreamReader::read_line)), delimited records
@@ -26,8 +26,10 @@ use crate::task::Task;
 /// The default buffer limit of a [`StreamReader`]: 64 KiB, as asyncio's.
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
 
-/// The buffer's first allocation; it doubles, up to the limit, only when a
-/// record needs it, so idle connections stay small.
+/// The buffer's first allocation, made when the first data arrives (not
+/// before: a connection waiting for its first bytes holds no buffer); it
+/// doubles, up to the limit, only when a record needs it, so idle
+/// connections stay small.
 const INITIAL_CAPACITY: usize = 8 * 1024;
 
 /// How long the accept loop waits after an error such as `EMFILE` before
@@ -357,9 +359,30 @@ impl<R: ReadStream> StreamReader<R> {
     /// One read from the stream into the buffer, making room for `want`
     /// buffered bytes in all. `Ok(0)` (and `eof` set) at end of stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+        if self.buf.is_empty() {
+            return self.poll_first_fill(cx, want);
+        }
         self.make_room(want);
         let n = ready!(self.inner.poll_read(cx, &mut self.buf[self.end..]))?;
         self.end += n;
+        self.eof |= n == 0;
+        Poll::Ready(Ok(n))
+    }
+
+    /// `poll_fill` with no buffer yet: reads into the stack and allocates
+    /// only once data has come, so a connection that waits for its first
+    /// bytes (most of a server's idle connections) holds no buffer at all.
+    /// The buffer then has the size `make_room` would have given it.
+    fn poll_first_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+        let mut first = [0u8; INITIAL_CAPACITY];
+        let size = INITIAL_CAPACITY.min(want).max(1);
+        let n = ready!(self.inner.poll_read(cx, &mut first[..size]))?;
+        if n > 0 {
+            self.buf.reserve_exact(size);
+            self.buf.extend_from_slice(&first[..n]);
+            self.buf.resize(size, 0);
+            (self.start, self.end) = (0, n);
+        }
         self.eof |= n == 0;
         Poll::Ready(Ok(n))
     }
@@ -524,8 +547,11 @@ fn streams_of(stream: TcpStream) -> (StreamReader, StreamWriter) {
 
 /// Listens on `addr` and runs `handler(reader, writer)` as a new task for
 /// each connection (asyncio's `start_server`). Accepted sockets get
-/// `TCP_NODELAY`. The listener is bound as by [`TcpListener::bind`]
-/// (`SO_REUSEPORT`: one server per loop on the same port spreads the load).
+/// `TCP_NODELAY`. The listener is bound as by [`TcpListener::bind`]: a
+/// port in use is refused with `AddrInUse`. To serve a listener made
+/// otherwise (one port shared by a server on each of several loops, see
+/// [`TcpSocket::set_reuseport`](crate::net::TcpSocket::set_reuseport)),
+/// use [`start_server_on`].
 ///
 /// A handler that panics is reported to the loop's exception handler; the
 /// server goes on. Accept errors never stop the server: a connection that
@@ -564,6 +590,43 @@ where
     Fut: Future<Output = ()> + 'static,
 {
     let listener = TcpListener::bind(addr).await?;
+    start_server_on(listener, handler)
+}
+
+/// [`start_server`] on a listener made by the caller (asyncio's
+/// `start_server(cb, sock=...)`): from a [`TcpSocket`](crate::net::TcpSocket)
+/// with options set, such as `SO_REUSEPORT` so that a server on each of
+/// several loops shares one port, or from a std listener handed over by
+/// [`TcpListener::from_std`].
+///
+/// ```
+/// use evloop::net::{open_connection, start_server_on, TcpSocket};
+/// evloop::run(async {
+///     // One of several loops sharing a port: each runs this with the same address.
+///     let socket = TcpSocket::new_v4().unwrap();
+///     socket.set_reuseaddr(true).unwrap();
+///     socket.set_reuseport(true).unwrap();
+///     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+///     let listener = socket.listen(1024).unwrap();
+///     let server = start_server_on(listener, |_reader, mut writer| async move {
+///         let _ = writer.write_all(b"hello\n").await;
+///     })
+///     .unwrap();
+///     let (mut reader, _writer) = open_connection(&server.local_addr()).await.unwrap();
+///     assert_eq!(reader.read_line().await.unwrap(), b"hello\n");
+/// })
+/// .unwrap();
+/// ```
+///
+/// # Panics
+///
+/// If no evloop is running on this thread.
+#[track_caller]
+pub fn start_server_on<F, Fut>(listener: TcpListener, handler: F) -> io::Result<Server>
+where
+    F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
     let local_addr = listener.local_addr()?;
     let accept_task = crate::ensure_future(accept_loop(listener, handler));
     Ok(Server {
@@ -602,7 +665,8 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// A listening server made by [`start_server`] (asyncio's `Server`).
+/// A listening server made by [`start_server`] or [`start_server_on`]
+/// (asyncio's `Server`).
 ///
 /// It accepts until [`close`](Server::close) is called or it is dropped;
 /// connections already accepted run on in their own tasks either way.

@@ -9,13 +9,18 @@ use std::task::{Context, Poll};
 use crate::io::sources::Direction;
 use crate::io::IoHandle;
 use crate::net::addr::{first_ok, resolve, ToSocketAddrs};
+use crate::net::TcpSocket;
 
 /// A TCP socket server, listening for connections (asyncio's `Server`
 /// socket; tokio's `TcpListener`).
 ///
-/// Bound with `SO_REUSEADDR` and `SO_REUSEPORT`, so several loops (one per
-/// core) can listen on the same port and the kernel spreads the
-/// connections: the way to scale an evloop server past one core.
+/// [`bind`](TcpListener::bind) makes the choices std makes: `SO_REUSEADDR`
+/// (a restarted server can bind a port that its old connections still hold
+/// in `TIME_WAIT`) and no port sharing, so binding a port another listener
+/// holds fails with `AddrInUse`. To share a port between several loops
+/// (one per core, the way to scale an evloop server past one core), make
+/// each listener with [`TcpSocket`](crate::net::TcpSocket) and
+/// [`set_reuseport`](crate::net::TcpSocket::set_reuseport).
 ///
 /// ```
 /// use evloop::net::{TcpListener, TcpStream};
@@ -40,20 +45,25 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Binds to `addr` (the first of its addresses that works) and listens,
-    /// with a backlog of 1024.
+    /// with a backlog of 1024. Host names are resolved on the executor.
+    ///
+    /// Sets `SO_REUSEADDR`, as std does, and nothing else: a port that
+    /// another socket listens on is refused with `AddrInUse`, whoever holds
+    /// it. For other options (port sharing), use
+    /// [`TcpSocket`](crate::net::TcpSocket).
     ///
     /// # Panics
     ///
     /// If no evloop is running on this thread.
     pub async fn bind<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<TcpListener> {
         let addrs = resolve(addr).await?;
-        let fd = first_ok(&addrs, |addr| {
-            let fd = crate::sys::bind_reuseport(addr, libc::SOCK_STREAM)?;
-            crate::sys::listen(&fd, 1024)?;
-            Ok(fd)
+        let listener = first_ok(&addrs, |addr| {
+            let socket = TcpSocket::new_for_addr(*addr)?;
+            socket.set_reuseaddr(true)?;
+            socket.bind(*addr)?;
+            socket.listen_std(1024)
         })?;
-        let std = std::net::TcpListener::from(fd);
-        TcpListener::from_std(std)
+        TcpListener::register(listener, "TcpListener::bind")
     }
 
     /// Wraps a std listener (made non-blocking here).
@@ -64,10 +74,14 @@ impl TcpListener {
     #[track_caller]
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
-        let io = IoHandle::new(
-            mio::net::TcpListener::from_std(listener),
-            "TcpListener::from_std",
-        )?;
+        TcpListener::register(listener, "TcpListener::from_std")
+    }
+
+    /// Registers a non-blocking listener with the running loop; `what`
+    /// names the public function for the panic if there is none.
+    #[track_caller]
+    pub(crate) fn register(listener: std::net::TcpListener, what: &str) -> io::Result<TcpListener> {
+        let io = IoHandle::new(mio::net::TcpListener::from_std(listener), what)?;
         Ok(TcpListener { io })
     }
 
@@ -164,10 +178,33 @@ impl TcpStream {
         Ok(stream)
     }
 
+    /// Connects the unconnected socket `fd` to `addr` (for
+    /// [`TcpSocket::connect`](crate::net::TcpSocket::connect), named by
+    /// `what` in the panic when no loop is running).
+    pub(crate) async fn connect_fd(
+        fd: std::os::fd::OwnedFd,
+        addr: SocketAddr,
+        what: &str,
+    ) -> io::Result<TcpStream> {
+        crate::sys::connect(std::os::fd::AsFd::as_fd(&fd), &addr)?;
+        let std = std::net::TcpStream::from(fd);
+        let stream = TcpStream::from_mio_as(mio::net::TcpStream::from_std(std), what)?;
+        stream
+            .io
+            .connected(|s| s.take_error(), |s| s.peer_addr())
+            .await?;
+        Ok(stream)
+    }
+
     #[track_caller]
     fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_mio_as(stream, "evloop::net::TcpStream")
+    }
+
+    #[track_caller]
+    fn from_mio_as(stream: mio::net::TcpStream, what: &str) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: IoHandle::new(stream, "evloop::net::TcpStream")?,
+            io: IoHandle::new(stream, what)?,
         })
     }
 

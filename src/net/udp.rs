@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::task::{Context, Poll};
 
 use crate::io::sources::Direction;
@@ -11,8 +12,10 @@ use crate::net::addr::{first_ok, resolve, ToSocketAddrs};
 
 /// A UDP socket (asyncio's datagram endpoint; tokio's `UdpSocket`).
 ///
-/// Bound with `SO_REUSEADDR` and `SO_REUSEPORT`, so several loops (one per
-/// core) can bind the same port and the kernel spreads the datagrams.
+/// [`bind`](UdpSocket::bind) sets no socket option, as std does, so binding
+/// a port another socket holds fails with `AddrInUse`. Sharing a port
+/// between several loops (one per core, the kernel spreading the
+/// datagrams) is opt-in: [`bind_reuseport`](UdpSocket::bind_reuseport).
 ///
 /// Methods take `&self`, and several tasks may wait on one socket (share it
 /// in an `Rc`): each waiter is woken when a datagram arrives, and the ones
@@ -40,15 +43,54 @@ impl UdpSocket {
     /// are resolved on the executor. Cancel-safe: nothing is bound until the
     /// addresses are known, and binding itself does not wait.
     ///
+    /// Sets no socket option, as std does: a port that another socket holds
+    /// is refused with `AddrInUse`, whoever holds it.
+    ///
     /// # Panics
     ///
     /// If no evloop is running on this thread.
     pub async fn bind<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<UdpSocket> {
-        let addrs = resolve(addr).await?;
-        let fd = first_ok(&addrs, |addr| {
-            crate::sys::bind_reuseport(addr, libc::SOCK_DGRAM)
-        })?;
-        UdpSocket::from_std(std::net::UdpSocket::from(fd))
+        let socket = bind_first(addr, false).await?;
+        UdpSocket::register(socket, "UdpSocket::bind")
+    }
+
+    /// Like [`bind`](UdpSocket::bind), but with `SO_REUSEPORT` set: several
+    /// sockets bound this way (by the same user) share the port, and the
+    /// kernel spreads the incoming datagrams over them by a hash of their
+    /// addresses, so each peer's datagrams go to one socket. One socket per
+    /// loop, one loop per core, is how a UDP server uses several cores.
+    ///
+    /// A socket bound with plain [`bind`](UdpSocket::bind), by anyone, is
+    /// never joined: binding its port this way fails with `AddrInUse`.
+    /// For other options (`SO_REUSEADDR` for multicast, buffer sizes, …)
+    /// set them on a std socket (or a `socket2` one) and use
+    /// [`from_std`](UdpSocket::from_std).
+    ///
+    /// (A method rather than a builder like
+    /// [`TcpSocket`](crate::net::TcpSocket): a UDP socket has no `listen` or
+    /// `connect` step to configure before, so the one option that must come
+    /// before `bind` is all a builder would hold.)
+    ///
+    /// ```
+    /// use evloop::net::UdpSocket;
+    /// evloop::run(async {
+    ///     let a = UdpSocket::bind_reuseport("127.0.0.1:0").await.unwrap();
+    ///     let addr = a.local_addr().unwrap();
+    ///     let b = UdpSocket::bind_reuseport(&addr).await.unwrap(); // the same port
+    ///     assert_eq!(b.local_addr().unwrap(), addr);
+    ///     // A socket that does not opt in cannot join them.
+    ///     let err = UdpSocket::bind(&addr).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    /// })
+    /// .unwrap();
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If no evloop is running on this thread.
+    pub async fn bind_reuseport<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<UdpSocket> {
+        let socket = bind_first(addr, true).await?;
+        UdpSocket::register(socket, "UdpSocket::bind_reuseport")
     }
 
     /// Wraps a std socket (made non-blocking here).
@@ -59,7 +101,14 @@ impl UdpSocket {
     #[track_caller]
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         socket.set_nonblocking(true)?;
-        let io = IoHandle::new(mio::net::UdpSocket::from_std(socket), "UdpSocket::from_std")?;
+        UdpSocket::register(socket, "UdpSocket::from_std")
+    }
+
+    /// Registers a non-blocking socket with the running loop; `what` names
+    /// the public function for the panic if there is none.
+    #[track_caller]
+    fn register(socket: std::net::UdpSocket, what: &str) -> io::Result<UdpSocket> {
+        let io = IoHandle::new(mio::net::UdpSocket::from_std(socket), what)?;
         Ok(UdpSocket { io })
     }
 
@@ -140,6 +189,24 @@ impl UdpSocket {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.io.get_ref().take_error()
     }
+}
+
+/// A non-blocking UDP socket bound to the first of `addr`'s addresses
+/// that works, with `SO_REUSEPORT` if `reuseport`.
+async fn bind_first<A: ToSocketAddrs + ?Sized>(
+    addr: &A,
+    reuseport: bool,
+) -> io::Result<std::net::UdpSocket> {
+    let addrs = resolve(addr).await?;
+    let fd = first_ok(&addrs, |addr| {
+        let fd = crate::sys::socket(crate::sys::family_of(addr), libc::SOCK_DGRAM)?;
+        if reuseport {
+            crate::sys::set_flag(fd.as_fd(), libc::SO_REUSEPORT, true)?;
+        }
+        crate::sys::bind(fd.as_fd(), addr)?;
+        Ok(fd)
+    })?;
+    Ok(std::net::UdpSocket::from(fd))
 }
 
 impl fmt::Debug for UdpSocket {
