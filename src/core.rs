@@ -62,6 +62,16 @@ pub(crate) const TASK_IO_BUDGET: u32 = 128;
 /// by hand): not limited.
 const NO_IO_BUDGET_LIMIT: u32 = u32::MAX;
 
+/// The most remote jobs (threadsafe calls, cross-thread wakes) one
+/// iteration takes from the remote queue. Draining everything that was
+/// queued when the drain began bounds nothing: four threads can queue
+/// millions of jobs while the loop is busy or not running, and one
+/// iteration would then run for seconds with no timer and no I/O. Past
+/// this count the rest waits for the next iteration, after the ready
+/// phase, and the timers of that iteration. 1,024 is the I/O phase's
+/// event capacity too: an iteration takes at most that many of each.
+pub(crate) const REMOTE_DRAIN_LIMIT: usize = 1024;
+
 /// The default timer tick: 1 ms, in nanoseconds (the wheel's unit).
 pub(crate) const DEFAULT_TICK_NS: u64 = 1_000_000;
 
@@ -151,6 +161,8 @@ pub(crate) struct Config {
     pub(crate) debug: bool,
     /// `Builder::trace`: where to write the trace.
     pub(crate) trace: Option<PathBuf>,
+    /// `Builder::threadsafe_capacity` (`None`: unbounded).
+    pub(crate) threadsafe_capacity: Option<usize>,
 }
 
 impl Default for Config {
@@ -165,6 +177,7 @@ impl Default for Config {
             slow_callback: Some(crate::watch::DEFAULT_SLOW),
             debug: false,
             trace: None,
+            threadsafe_capacity: None,
         }
     }
 }
@@ -189,7 +202,7 @@ impl Core {
             io_dispatch: RefCell::default(),
             fds: RefCell::default(),
             signals: RefCell::default(),
-            shared: Arc::new(Shared::new(waker, config.spin)),
+            shared: Arc::new(Shared::new(waker, config.spin, config.threadsafe_capacity)),
             clock: Clock::new(config.virtual_time),
             counters: Counters::default(),
             // Tracing times every item on the precise clock, as debug mode.
@@ -580,17 +593,21 @@ impl Core {
         }
     }
 
-    /// Phase 4: move the jobs queued by other threads onto the ready queue.
-    /// Bounded by the queue's length when the drain starts, so a flood from
-    /// other threads cannot keep the loop here.
-    /// Returns whether there was any.
+    /// Phase 4: move the jobs queued by other threads onto the ready queue:
+    /// at most [`REMOTE_DRAIN_LIMIT`] of them, so that a flood from other
+    /// threads cannot keep the loop here (the rest waits for the next
+    /// iteration). Returns whether there was any.
     #[inline(always)]
     fn drain_remote(&self) -> bool {
-        let n = self.shared.len();
-        if n == 0 {
+        let queued = self.shared.len();
+        if queued == 0 {
             return false;
         }
-        Counters::high_water(&self.counters.remote_high_water, n);
+        Counters::high_water(&self.counters.remote_high_water, queued);
+        if queued > REMOTE_DRAIN_LIMIT {
+            bump(&self.counters.remote_drains_cut);
+        }
+        let n = queued.min(REMOTE_DRAIN_LIMIT);
         self.judge(self.watch.stamp()); // the items before are done
         let mut ready = self.ready.borrow_mut();
         for _ in 0..n {
@@ -613,6 +630,8 @@ impl Core {
                 None => break,
             }
         }
+        drop(ready);
+        self.shared.room_made();
         true
     }
 

@@ -626,6 +626,35 @@ impl Builder {
         self
     }
 
+    /// Bounds the threadsafe calls that may wait in the loop's remote queue
+    /// (default: unbounded, as asyncio's `call_soon_threadsafe`). With a
+    /// capacity, [`LoopHandle::try_call_soon_threadsafe`](crate::LoopHandle::try_call_soon_threadsafe)
+    /// gives the job back while that many are queued and
+    /// [`LoopHandle::call_soon_threadsafe_blocking`](crate::LoopHandle::call_soon_threadsafe_blocking)
+    /// waits for room: back-pressure for producers that can outrun the
+    /// loop. Plain `call_soon_threadsafe` still always queues (and counts).
+    /// At least 1.
+    ///
+    /// Whatever the capacity, one iteration takes at most 1,024 jobs from
+    /// the remote queue, so timers and I/O get their turn during a flood.
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::builder().threadsafe_capacity(1024).build().unwrap();
+    /// let handle = lp.handle();
+    /// std::thread::spawn(move || {
+    ///     for _ in 0..10_000 {
+    ///         // Waits while 1,024 calls are queued.
+    ///         handle.call_soon_threadsafe_blocking(|| {}).unwrap();
+    ///     }
+    ///     handle.stop().unwrap();
+    /// });
+    /// lp.run_forever().unwrap();
+    /// ```
+    pub fn threadsafe_capacity(mut self, capacity: usize) -> Builder {
+        self.config.threadsafe_capacity = Some(capacity.max(1));
+        self
+    }
+
     /// The most threads the built-in executor starts (default
     /// `min(32, cores + 4)`, asyncio's default). At least 1.
     pub fn executor_threads(mut self, threads: usize) -> Builder {

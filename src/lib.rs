@@ -91,7 +91,7 @@ pub use exception::{Exception, ExceptionSource};
 pub use executor::{Executor, Job, RunInExecutor, ThreadPool};
 pub use future::{LoopFuture, Taken, ThreadsafeSetter};
 pub use handle::{Handle, TimerHandle};
-pub use remote::LoopHandle;
+pub use remote::{CallError, LoopHandle};
 pub use stats::Stats;
 pub use task::{Task, TaskInfo, TaskState};
 pub use time::{sleep, sleep_until, wait_for, Sleep};

@@ -23,6 +23,20 @@
 //! `push` accepted is either run or dropped by the loop's teardown, on the
 //! loop thread, and every later job is refused with [`LoopClosed`] and
 //! dropped on the sending thread.
+//!
+//! # Capacity (opt-in back-pressure)
+//!
+//! Unbounded by default, as asyncio's `call_soon_threadsafe`. With
+//! [`Builder::threadsafe_capacity`](crate::Builder::threadsafe_capacity)
+//! the queued threadsafe *calls* are counted (cross-thread task wakes are
+//! not: refusing one would lose it): `try_call_soon_threadsafe` refuses a
+//! call while the count is at the capacity, `call_soon_threadsafe_blocking`
+//! waits for room, and plain `call_soon_threadsafe` still always queues.
+//! A blocked producer and the loop use the same store-then-check handshake
+//! as the sleep flag: the producer announces itself in `blocked`, then
+//! re-checks the count under the lock before it waits; the loop lowers the
+//! count, then takes the lock to notify only if someone announced itself.
+//! Either the producer sees the room, or the loop sees the producer.
 
 use std::fmt;
 use std::future::Future;
@@ -35,7 +49,7 @@ use crate::callback::SendFn;
 use crate::concurrent::{forward, ConcurrentFuture};
 use crate::error::{LoopClosed, TaskError};
 use crate::oneshot;
-use crate::sync::shim::{fence, AtomicBool, AtomicUsize, Ordering, Queue, Signal};
+use crate::sync::shim::{fence, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, Queue, Signal};
 use crate::task::{RemoteTask, TaskNames};
 
 /// A job from another thread.
@@ -50,6 +64,112 @@ pub(crate) enum RemoteJob {
 const CLOSED: usize = 1;
 const SENDER: usize = 2;
 
+/// The count and the parking place of a bounded remote queue.
+struct Capacity {
+    /// The most threadsafe calls that may wait in the queue.
+    limit: usize,
+    /// Threadsafe calls in the queue now.
+    queued: AtomicUsize,
+    /// Producers waiting for room in `call_soon_threadsafe_blocking`.
+    blocked: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+}
+
+impl Capacity {
+    fn new(limit: usize) -> Capacity {
+        Capacity {
+            limit,
+            queued: AtomicUsize::new(0),
+            blocked: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+        }
+    }
+
+    /// Takes a place for one call, unless the queue is full.
+    fn reserve(&self) -> bool {
+        if self.queued.fetch_add(1, Ordering::SeqCst) < self.limit {
+            return true;
+        }
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        false
+    }
+
+    /// Blocks until the queue may have room, or `closed()` holds.
+    fn wait_for_room(&self, closed: impl Fn() -> bool) {
+        let mut guard = self.lock.lock();
+        self.blocked.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence in `notify`: store-then-load on both sides
+        // (see the module docs).
+        fence(Ordering::SeqCst);
+        if self.queued.load(Ordering::SeqCst) >= self.limit && !closed() {
+            self.room.wait(&mut guard);
+        }
+        self.blocked.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Wakes the blocked producers, if any (after the count went down, or
+    /// at close).
+    fn notify(&self) {
+        fence(Ordering::SeqCst);
+        if self.blocked.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock();
+            self.room.notify_all();
+        }
+    }
+}
+
+/// Why [`LoopHandle::try_call_soon_threadsafe`] (or
+/// [`call_soon_threadsafe_blocking`](LoopHandle::call_soon_threadsafe_blocking))
+/// did not queue a job.
+pub enum CallError<F> {
+    /// The loop's threadsafe queue is at its capacity; the job comes back.
+    Full(F),
+    /// The loop is closed; the job was dropped on this thread.
+    Closed,
+}
+
+impl<F> CallError<F> {
+    /// Whether the queue was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, CallError::Full(_))
+    }
+
+    /// Whether the loop was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, CallError::Closed)
+    }
+
+    /// The job, if it came back (`Full`).
+    pub fn into_inner(self) -> Option<F> {
+        match self {
+            CallError::Full(f) => Some(f),
+            CallError::Closed => None,
+        }
+    }
+}
+
+impl<F> fmt::Debug for CallError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Full(_) => f.write_str("Full(..)"),
+            CallError::Closed => f.write_str("Closed"),
+        }
+    }
+}
+
+impl<F> fmt::Display for CallError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Full(_) => f.write_str("the loop's threadsafe queue is full"),
+            CallError::Closed => fmt::Display::fmt(&LoopClosed, f),
+        }
+    }
+}
+
+impl<F> std::error::Error for CallError<F> {}
+
 /// State shared between the loop and every other thread.
 pub(crate) struct Shared {
     queue: Queue<RemoteJob>,
@@ -63,10 +183,12 @@ pub(crate) struct Shared {
     pub(crate) spin: Duration,
     /// Names of the loop's named tasks (loop thread only; see `TaskNames`).
     pub(crate) task_names: TaskNames,
+    /// `Builder::threadsafe_capacity` (`None`: unbounded).
+    capacity: Option<Capacity>,
 }
 
 impl Shared {
-    pub(crate) fn new(waker: Signal, spin: Duration) -> Shared {
+    pub(crate) fn new(waker: Signal, spin: Duration, capacity: Option<usize>) -> Shared {
         Shared {
             queue: Queue::new(),
             waker,
@@ -76,6 +198,53 @@ impl Shared {
             loop_thread: std::thread::current().id(),
             spin,
             task_names: TaskNames::default(),
+            capacity: capacity.map(Capacity::new),
+        }
+    }
+
+    /// Queues a threadsafe call; counted if the queue is bounded, but
+    /// never refused for room (plain `call_soon_threadsafe`, and the
+    /// loop's own cross-thread calls).
+    pub(crate) fn push_call(&self, job: RemoteJob) -> Result<(), RemoteJob> {
+        if let Some(cap) = &self.capacity {
+            cap.queued.fetch_add(1, Ordering::SeqCst);
+        }
+        self.push(job).inspect_err(|_| self.call_taken())
+    }
+
+    /// Queues a threadsafe call if the queue has room for it; `make`
+    /// builds the job only then, so a refused one comes back untouched.
+    fn try_push_call<F>(
+        &self,
+        f: F,
+        make: impl FnOnce(F) -> RemoteJob,
+    ) -> Result<(), CallError<F>> {
+        if self.is_closed() {
+            return Err(CallError::Closed);
+        }
+        if let Some(cap) = &self.capacity {
+            if !cap.reserve() {
+                return Err(CallError::Full(f));
+            }
+        }
+        // Refused only if the loop closed meanwhile: the job is dropped here.
+        self.push(make(f)).map_err(|_| {
+            self.call_taken();
+            CallError::Closed
+        })
+    }
+
+    /// A queued call left the queue (run, or dropped by teardown).
+    fn call_taken(&self) {
+        if let Some(cap) = &self.capacity {
+            cap.queued.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Loop side, after taking jobs: producers blocked for room may go on.
+    pub(crate) fn room_made(&self) {
+        if let Some(cap) = &self.capacity {
+            cap.notify();
         }
     }
 
@@ -124,7 +293,11 @@ impl Shared {
 
     /// Loop side: the next job, if any.
     pub(crate) fn pop(&self) -> Option<RemoteJob> {
-        self.queue.pop()
+        let job = self.queue.pop();
+        if let Some(RemoteJob::Call(..)) = job {
+            self.call_taken();
+        }
+        job
     }
 
     /// Whether any job is queued (a snapshot).
@@ -146,6 +319,11 @@ impl Shared {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
         while self.state.load(Ordering::Acquire) != CLOSED {
             crate::sync::shim::spin();
+        }
+        // Producers blocked for room give up now (`CallError::Closed`).
+        if let Some(cap) = &self.capacity {
+            let _guard = cap.lock.lock();
+            cap.room.notify_all();
         }
     }
 }
@@ -184,8 +362,88 @@ impl LoopHandle {
         F: FnOnce() + Send + 'static,
     {
         self.shared
-            .push(RemoteJob::Call(SendFn::new(f), Location::caller()))
+            .push_call(RemoteJob::Call(SendFn::new(f), Location::caller()))
             .map_err(|_| LoopClosed)
+    }
+
+    /// [`call_soon_threadsafe`](LoopHandle::call_soon_threadsafe) with
+    /// back-pressure: if the loop was built with a
+    /// [`threadsafe_capacity`](crate::Builder::threadsafe_capacity) and
+    /// that many calls are queued, the job comes back as
+    /// `Err(CallError::Full(f))` instead of queuing (tokio's `try_send`).
+    /// On an unbounded loop (the default) this never says `Full`.
+    /// `Err(CallError::Closed)` after the loop closed (the job is dropped
+    /// here).
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::builder().threadsafe_capacity(1).build().unwrap();
+    /// let handle = lp.handle();
+    /// assert!(handle.try_call_soon_threadsafe(|| {}).is_ok());
+    /// let refused = handle.try_call_soon_threadsafe(|| {}).unwrap_err();
+    /// assert!(refused.is_full());
+    /// lp.run_once(Some(std::time::Duration::ZERO)).unwrap(); // the loop takes the first
+    /// assert!(handle.try_call_soon_threadsafe(refused.into_inner().unwrap()).is_ok());
+    /// ```
+    #[track_caller]
+    pub fn try_call_soon_threadsafe<F>(&self, f: F) -> Result<(), CallError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let location = Location::caller();
+        self.shared
+            .try_push_call(f, |f| RemoteJob::Call(SendFn::new(f), location))
+    }
+
+    /// [`try_call_soon_threadsafe`](LoopHandle::try_call_soon_threadsafe)
+    /// that waits for room instead of refusing, for producers on plain
+    /// threads (tokio's `blocking_send`): it blocks while the queue is at
+    /// its capacity, until the loop takes jobs or closes
+    /// (`Err(CallError::Closed)`).
+    ///
+    /// Called on the loop's own thread with the queue full it cannot wait
+    /// (the loop would never run to make room): it returns
+    /// `Err(CallError::Full(f))` at once instead of deadlocking.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lp = evloop::EventLoop::builder().threadsafe_capacity(16).build().unwrap();
+    /// let handle = lp.handle();
+    /// let producer = std::thread::spawn(move || {
+    ///     for i in 0..1000 {
+    ///         handle.call_soon_threadsafe_blocking(move || assert!(i < 1000)).unwrap();
+    ///     }
+    ///     handle.call_soon_threadsafe_blocking(|| evloop::EventLoop::current().stop()).unwrap();
+    /// });
+    /// lp.run_forever().unwrap(); // never more than 16 jobs waiting
+    /// producer.join().unwrap();
+    /// ```
+    #[track_caller]
+    pub fn call_soon_threadsafe_blocking<F>(&self, f: F) -> Result<(), CallError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let location = Location::caller();
+        let mut f = f;
+        loop {
+            match self
+                .shared
+                .try_push_call(f, |f| RemoteJob::Call(SendFn::new(f), location))
+            {
+                Err(CallError::Full(back)) => {
+                    let cap = self
+                        .shared
+                        .capacity
+                        .as_ref()
+                        .expect("only a bounded queue is full");
+                    if std::thread::current().id() == self.shared.loop_thread {
+                        return Err(CallError::Full(back));
+                    }
+                    cap.wait_for_room(|| self.shared.is_closed());
+                    f = back;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Submits work to the loop and returns a [`ConcurrentFuture`] for its
@@ -238,7 +496,7 @@ impl LoopHandle {
         // which resolves the future to `LoopClosed`.
         let _ = self
             .shared
-            .push(RemoteJob::Call(SendFn::new(job), location));
+            .push_call(RemoteJob::Call(SendFn::new(job), location));
         ConcurrentFuture::new(rx, self.shared.loop_thread, self.shared.spin)
     }
 
@@ -298,7 +556,7 @@ mod loom_tests {
     }
 
     fn shared() -> Shared {
-        let s = Shared::new(Signal::default(), std::time::Duration::ZERO);
+        let s = Shared::new(Signal::default(), std::time::Duration::ZERO, None);
         s.unpark(); // inside run_once
         s
     }
@@ -343,6 +601,40 @@ mod loom_tests {
                 assert!(wakes >= 1, "blocked with jobs queued and no wake");
             }
             assert!(wakes <= 1, "one park, one eventfd write at most");
+        });
+    }
+
+    /// A producer blocked for room is always released: the loop takes a
+    /// job and notifies while the producer announces itself and re-checks
+    /// (a lost notification would leave it waiting forever, which loom
+    /// reports as a deadlock).
+    #[test]
+    fn loom_a_blocked_producer_is_never_left_waiting() {
+        loom::model(|| {
+            let s = Arc::new(Shared::new(
+                Signal::default(),
+                std::time::Duration::ZERO,
+                Some(1),
+            ));
+            s.unpark();
+            assert!(s.push_call(job()).is_ok()); // full now
+            let producer = {
+                let s = s.clone();
+                thread::spawn(move || loop {
+                    match s.try_push_call((), |()| job()) {
+                        Ok(()) => return,
+                        Err(CallError::Full(())) => {
+                            let cap = s.capacity.as_ref().unwrap();
+                            cap.wait_for_room(|| s.is_closed());
+                        }
+                        Err(CallError::Closed) => panic!("not closed"),
+                    }
+                })
+            };
+            assert!(s.pop().is_some());
+            s.room_made();
+            producer.join().unwrap();
+            assert_eq!(s.len(), 1);
         });
     }
 
