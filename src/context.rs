@@ -48,20 +48,28 @@ pub(crate) fn current() -> Option<Rc<Core>> {
     CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
-/// The running loop, or a panic naming `function`.
 /// Runs `f` with the running loop, without cloning its `Rc` (the hot path
 /// of `evloop::ensure_future`); panics like [`expect_current`].
+///
+/// The panic is raised here, not inside the thread-local's closure: a
+/// closure does not carry `#[track_caller]`, and the panic must name the
+/// user's line.
 #[track_caller]
 pub(crate) fn with_current<R>(function: &str, f: impl FnOnce(&Core) -> R) -> R {
-    CURRENT.with(|c| match &*c.borrow() {
-        Some(core) => f(core),
+    let out = CURRENT.with(|c| c.borrow().as_deref().map(f));
+    match out {
+        Some(r) => r,
         None => not_running(function),
-    })
+    }
 }
 
+/// The running loop, or a panic naming `function` at the caller's line.
 #[track_caller]
 pub(crate) fn expect_current(function: &str) -> Rc<Core> {
-    current().unwrap_or_else(|| not_running(function))
+    match current() {
+        Some(core) => core,
+        None => not_running(function),
+    }
 }
 
 /// The panic of the free functions called with no loop running.
