@@ -1115,20 +1115,23 @@ impl Core {
     }
 
     /// For `Sleep`: `None` once the timer fired (or was removed); else
-    /// refreshes the stored waker.
+    /// refreshes the stored waker. A waker of another executor is cloned,
+    /// and the old one dropped, with the wheel not borrowed (either may
+    /// run that executor's code, which may call back into the loop).
     pub(crate) fn refresh_timer_waker(&self, key: TimerKey, waker: &Waker) -> Option<()> {
-        let mut timers = self.timers.borrow_mut();
-        match timers.get_mut(key)? {
-            TimerEntry::Waker(w) => {
-                if !w.will_wake(waker) {
-                    let old = std::mem::replace(w, waker.clone());
-                    drop(timers);
-                    drop(old);
-                }
-                Some(())
-            }
-            TimerEntry::Callback(_) => None,
+        let current = match self.timers.borrow().get(key)? {
+            TimerEntry::Waker(w) => w.will_wake(waker),
+            TimerEntry::Callback(_) => return None,
+        };
+        if !current {
+            let new = waker.clone();
+            let old = match self.timers.borrow_mut().get_mut(key) {
+                Some(TimerEntry::Waker(w)) => Some(std::mem::replace(w, new)),
+                _ => None, // the clone fired or removed it: nothing to refresh
+            };
+            drop(old);
         }
+        Some(())
     }
 
     // ---- other threads -----------------------------------------------------

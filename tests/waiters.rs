@@ -156,6 +156,12 @@ thread_local! {
 /// A waker of another executor whose clone and drop call back into the
 /// loop (through `CALLBACK`), as a waker that looks at loop state might.
 fn reentrant_waker() -> Waker {
+    reentrant_waker_with(0)
+}
+
+/// [`reentrant_waker`], with its data pointer set to `id` (wakers with
+/// different ids are not `will_wake`-equal).
+fn reentrant_waker_with(id: usize) -> Waker {
     use std::task::{RawWaker, RawWakerVTable};
     fn call_back() {
         CALLBACK.with(|c| {
@@ -164,17 +170,17 @@ fn reentrant_waker() -> Waker {
             }
         });
     }
-    unsafe fn clone(_: *const ()) -> RawWaker {
+    unsafe fn clone(data: *const ()) -> RawWaker {
         call_back();
-        RawWaker::new(std::ptr::null(), &VTABLE)
+        RawWaker::new(data, &VTABLE)
     }
     unsafe fn noop(_: *const ()) {}
     unsafe fn drop_waker(_: *const ()) {
         call_back();
     }
     static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, drop_waker);
-    // SAFETY: the vtable's functions ignore the (null) data pointer.
-    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+    // SAFETY: the vtable's functions never dereference the data pointer.
+    unsafe { Waker::from_raw(RawWaker::new(id as *const (), &VTABLE)) }
 }
 
 fn set_callback(f: impl Fn() + 'static) {
@@ -230,6 +236,24 @@ fn a_foreign_waker_may_use_the_socket_it_waits_on() {
         drop(read);
         clear_callback();
         Poll::Ready(()).is_ready()
+    });
+    assert_eq!(out, Ok(true));
+}
+
+#[test]
+fn a_foreign_waker_may_use_the_loop_while_a_sleep_refreshes_it() {
+    let lp = EventLoop::new();
+    let out = lp.run_until_complete(async {
+        // The clone schedules a timer: the wheel must not be borrowed.
+        set_callback(|| {
+            let _ = EventLoop::current().call_later(Duration::from_secs(1), || {});
+        });
+        let mut sleep = Box::pin(evloop::sleep(Duration::from_secs(60)));
+        poll_pending(&mut sleep, &reentrant_waker_with(1));
+        poll_pending(&mut sleep, &reentrant_waker_with(2)); // a new waker: refreshed
+        drop(sleep);
+        clear_callback();
+        true
     });
     assert_eq!(out, Ok(true));
 }
