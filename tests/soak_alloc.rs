@@ -191,7 +191,7 @@ fn threadsafe_cycles(lp: &EventLoop) -> usize {
     let handle = lp.handle();
     let r = ran.clone();
     let out = std::thread::scope(|s| {
-        s.spawn(move || {
+        let producer = s.spawn(move || {
             for i in 0..CYCLES {
                 while i - r.load(Ordering::Acquire) >= IN_FLIGHT {
                     std::thread::yield_now();
@@ -220,7 +220,13 @@ fn threadsafe_cycles(lp: &EventLoop) -> usize {
             }
             setter.set_result(sum).unwrap();
         });
-        util::watchdog_local(|| lp.run_until_complete(done))
+        let out = util::watchdog_local(|| lp.run_until_complete(done));
+        // Joined by hand: that waits for the thread to exit, its
+        // thread-locals freed. The scope's own wait ends when the closure
+        // returns, and a thread-local freed after that would make the
+        // counts differ by a few allocations, depending on timing.
+        producer.join().unwrap();
+        out
     });
     assert_eq!(out.unwrap().unwrap(), (0..ROUND_TRIPS).sum::<usize>());
     ran.load(Ordering::Acquire)
