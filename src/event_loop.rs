@@ -454,7 +454,7 @@ impl EventLoop {
     {
         let pool = self.core.default_executor();
         let (tx, rx) = oneshot::channel();
-        pool.submit_with_result(f, tx);
+        pool.submit_then_deliver(crate::executor::compute_then_send(f, tx));
         RunInExecutor::new(rx, &self.core)
     }
 

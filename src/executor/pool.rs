@@ -1,8 +1,5 @@
-//! Blocking work off the loop: the [`Executor`] trait, the built-in
-//! [`ThreadPool`], and the future [`EventLoop::run_in_executor`](crate::EventLoop::run_in_executor)
-//! returns (asyncio's `loop.run_in_executor`).
-//!
-//! # The pool
+//! The [`Executor`] trait and the built-in [`ThreadPool`]: a leaf that
+//! knows nothing of the loop (it runs boxed jobs on worker threads).
 //!
 //! Jobs go into a lock-free `SegQueue`; the submit path takes no lock unless
 //! a worker is parked or one is to be started. Workers are started one at a
@@ -20,22 +17,14 @@
 //! while a worker sleeps.
 
 use std::fmt;
-use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_queue::SegQueue;
 use parking_lot::{Condvar, Mutex};
-
-use crate::core::Core;
-use crate::error::TaskError;
-use crate::oneshot::{self, Outcome};
 
 /// A job for an executor: run it once, on some thread.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -87,8 +76,11 @@ enum Work {
     /// result, which the worker runs only after counting the job done — so
     /// the awaiting task never sees the result while the pool still counts
     /// this worker busy, and a sequential caller never makes it grow.
-    Deliver(Box<dyn FnOnce() -> Job + Send>),
+    Deliver(Compute),
 }
+
+/// A job that computes, then returns the job that delivers its result.
+pub(crate) type Compute = Box<dyn FnOnce() -> Job + Send>;
 
 struct PoolShared {
     jobs: SegQueue<Work>,
@@ -238,14 +230,10 @@ impl ThreadPool {
         }
     }
 
-    /// `run_in_executor` on this pool: computes `f` on a worker, counts the
-    /// job done, then sends the result to `tx`.
-    pub(crate) fn submit_with_result<F, T>(&self, f: F, tx: oneshot::Sender<Result<T, TaskError>>)
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.submit(Work::Deliver(compute_then_send(f, tx)));
+    /// Runs `compute` on a worker, counts the job done, then runs the job
+    /// `compute` returned (the delivery of a `run_in_executor` result).
+    pub(crate) fn submit_then_deliver(&self, compute: Compute) {
+        self.submit(Work::Deliver(compute));
     }
 }
 
@@ -335,85 +323,5 @@ fn job_done(s: &PoolShared) {
     if s.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
         let _guard = s.lock.lock();
         s.drained.notify_all();
-    }
-}
-
-/// Computes `f` (catching its panic) and returns the job that sends the
-/// result to `tx`.
-fn compute_then_send<F, T>(
-    f: F,
-    tx: oneshot::Sender<Result<T, TaskError>>,
-) -> Box<dyn FnOnce() -> Job + Send>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    Box::new(move || {
-        let result = catch_unwind(AssertUnwindSafe(f)).map_err(TaskError::panicked);
-        Box::new(move || tx.send(result)) as Job
-    })
-}
-
-/// Wraps `f` into one job that sends its result (or its panic) to `tx`,
-/// for executors other than the built-in pool.
-pub(crate) fn job_for<F, T>(f: F, tx: oneshot::Sender<Result<T, TaskError>>) -> Job
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let compute = compute_then_send(f, tx);
-    Box::new(move || compute()())
-}
-
-/// The future of [`EventLoop::run_in_executor`](crate::EventLoop::run_in_executor):
-/// the job's return value, or a [`TaskError`] if it panicked or the
-/// executor dropped it.
-///
-/// Dropping it does not stop the job (a thread cannot be interrupted); the
-/// result is dropped on the worker thread when the job ends.
-#[must_use = "futures do nothing unless awaited"]
-pub struct RunInExecutor<T> {
-    rx: oneshot::Receiver<Result<T, TaskError>>,
-    /// Keeps virtual time from jumping ahead while the job runs.
-    _in_flight: InFlight,
-}
-
-impl<T> RunInExecutor<T> {
-    pub(crate) fn new(rx: oneshot::Receiver<Result<T, TaskError>>, core: &Rc<Core>) -> Self {
-        RunInExecutor {
-            rx,
-            _in_flight: InFlight::new(core),
-        }
-    }
-}
-
-impl<T> Future for RunInExecutor<T> {
-    type Output = Result<T, TaskError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.rx.poll_recv(cx).map(|outcome| match outcome {
-            Outcome::Value(result) => result,
-            Outcome::Cancelled | Outcome::Dropped => Err(TaskError::cancelled()),
-            Outcome::Taken => panic!("RunInExecutor polled after completion"),
-        })
-    }
-}
-
-/// Counts work in flight outside the loop thread, which the loop's virtual
-/// clock must wait for (tokio pauses its auto-advance likewise).
-pub(crate) struct InFlight {
-    core: Rc<Core>,
-}
-
-impl InFlight {
-    pub(crate) fn new(core: &Rc<Core>) -> InFlight {
-        core.external_work(1);
-        InFlight { core: core.clone() }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.core.external_work(-1);
     }
 }
