@@ -18,9 +18,9 @@ use crate::executor::{job_for, Executor, RunInExecutor};
 use crate::future::LoopFuture;
 use crate::handle::{Handle, TimerHandle};
 use crate::io::sources::{Direction, FdCallback};
+use crate::loop_handle::LoopHandle;
 use crate::oneshot;
 use crate::ready::Callback;
-use crate::remote::LoopHandle;
 use crate::stats::Stats;
 use crate::task::Task;
 
@@ -82,12 +82,12 @@ impl EventLoop {
     /// If no evloop is running on this thread; see [`EventLoop::try_current`].
     #[track_caller]
     pub fn current() -> EventLoop {
-        EventLoop::reference(crate::context::expect_current("EventLoop::current"))
+        EventLoop::reference(crate::core::expect_current("EventLoop::current"))
     }
 
     /// The loop running on this thread, if any.
     pub fn try_current() -> Option<EventLoop> {
-        crate::context::current().map(EventLoop::reference)
+        crate::core::current().map(EventLoop::reference)
     }
 
     fn reference(core: Rc<Core>) -> EventLoop {
@@ -122,7 +122,7 @@ impl EventLoop {
         if self.core.is_closed() {
             return Err(RunError::Closed);
         }
-        if crate::context::current().is_some() {
+        if crate::core::current().is_some() {
             return Err(RunError::AlreadyRunning);
         }
         let armed = Rc::new(Cell::new(true));
@@ -492,7 +492,7 @@ impl EventLoop {
         F: Fn(&Exception<'_>) + 'static,
     {
         self.core
-            .set_handler(handler.map(|h| Rc::new(h) as crate::core::Handler));
+            .set_handler(handler.map(|h| Rc::new(h) as crate::task::Handler));
     }
 }
 
@@ -782,7 +782,7 @@ pub fn run<F>(future: F) -> Result<F::Output, RunError>
 where
     F: Future + 'static,
 {
-    if crate::context::current().is_some() {
+    if crate::core::current().is_some() {
         return Err(RunError::AlreadyRunning);
     }
     let lp = EventLoop::new();

@@ -80,13 +80,6 @@ impl<'a> Exception<'a> {
         }
     }
 
-    pub(crate) fn task(
-        location: &'static Location<'static>,
-        payload: &'a (dyn Any + Send),
-    ) -> Self {
-        Exception::new(ExceptionSource::Task, location, payload)
-    }
-
     /// What kind of work panicked, or what kind of report this is.
     pub fn source(&self) -> ExceptionSource {
         self.source

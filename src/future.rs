@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use crate::callback::InlineFn;
 use crate::core::{Core, SetterId};
 use crate::error::{Cancelled, FutureError, LoopClosed};
-use crate::remote::LoopHandle;
+use crate::loop_handle::LoopHandle;
 use crate::sync::waiters::{self, WaiterList, WaiterSlot};
 
 /// A result that will be set later, bound to one loop (asyncio's `Future`,
@@ -366,7 +366,7 @@ impl<T: Send + 'static> fmt::Debug for ThreadsafeSetter<T> {
 
 /// On the loop thread: complete (or cancel) the registered future.
 fn resolve<T: 'static>(id: SetterId, value: Option<T>) {
-    let Some(core) = crate::context::current() else {
+    let Some(core) = crate::core::current() else {
         return;
     };
     let Some(any) = core.take_setter(id) else {

@@ -7,22 +7,23 @@
 //! the entry with [`Runnable::Cancelled`] in O(1); the hole is skipped when it
 //! is popped (never searched for, never compacted). This costs nothing when
 //! nobody cancels: no allocation, no hashing, no flag per callback.
+//!
+//! Generic over what stands for a task (`T`): the task layer, above this
+//! one, fills it in (`task::TaskEntry`).
 
 use std::collections::VecDeque;
 use std::panic::Location;
 
 use crate::callback::InlineFn;
-use crate::task::TaskPtr;
 use crate::timer::TimerKey;
 
 /// One unit of work in the ready queue.
-pub(crate) enum Runnable {
+pub(crate) enum Runnable<T> {
     /// A callback from `call_soon` or `call_soon_threadsafe`.
     Callback(Callback),
-    /// A task to poll. The entry owns no reference while the task is alive
-    /// in the registry (see invariant 2 in `task/raw.rs`), and the task's
-    /// `scheduled` flag is set while this entry exists.
-    Task(TaskPtr),
+    /// A task to poll (the task's `SCHEDULED` bit is set while this entry
+    /// exists).
+    Task(T),
     /// A `call_later`/`call_at` timer that has expired. Its callback stays in
     /// the timer slab until the entry runs, so `TimerHandle::cancel` still
     /// works in between (asyncio allows cancelling a timer that is already in
@@ -40,31 +41,39 @@ pub(crate) struct Callback {
 }
 
 /// The FIFO of runnables, addressed by sequence numbers for cancellation.
-#[derive(Default)]
-pub(crate) struct ReadyQueue {
-    entries: VecDeque<Runnable>,
+pub(crate) struct ReadyQueue<T> {
+    entries: VecDeque<Runnable<T>>,
     /// Sequence number of `entries[0]`: how many entries were ever popped.
     head: u64,
 }
 
-impl ReadyQueue {
+impl<T> Default for ReadyQueue<T> {
+    fn default() -> ReadyQueue<T> {
+        ReadyQueue {
+            entries: VecDeque::new(),
+            head: 0,
+        }
+    }
+}
+
+impl<T> ReadyQueue<T> {
     /// Appends `r`; returns its sequence number, for [`ReadyQueue::cancel`].
     #[inline]
-    pub(crate) fn push(&mut self, r: Runnable) -> u64 {
+    pub(crate) fn push(&mut self, r: Runnable<T>) -> u64 {
         self.entries.push_back(r);
         self.head + self.entries.len() as u64 - 1
     }
 
     /// Removes the oldest entry.
     #[inline]
-    pub(crate) fn pop(&mut self) -> Option<Runnable> {
+    pub(crate) fn pop(&mut self) -> Option<Runnable<T>> {
         let r = self.entries.pop_front()?;
         self.head += 1;
         Some(r)
     }
 
     /// The oldest entry, left in place.
-    pub(crate) fn front(&self) -> Option<&Runnable> {
+    pub(crate) fn front(&self) -> Option<&Runnable<T>> {
         self.entries.front()
     }
 
@@ -103,7 +112,7 @@ impl ReadyQueue {
     }
 
     /// Takes every entry out (for teardown), leaving the sequence numbering intact.
-    pub(crate) fn take_all(&mut self) -> VecDeque<Runnable> {
+    pub(crate) fn take_all(&mut self) -> VecDeque<Runnable<T>> {
         self.head += self.entries.len() as u64;
         std::mem::take(&mut self.entries)
     }
@@ -113,7 +122,7 @@ impl ReadyQueue {
 mod tests {
     use super::*;
 
-    fn cb() -> Runnable {
+    fn cb() -> Runnable<()> {
         Runnable::Callback(Callback {
             f: InlineFn::new(|| {}),
             location: Location::caller(),
@@ -122,7 +131,7 @@ mod tests {
 
     #[test]
     fn sequence_numbers_address_entries_after_pops() {
-        let mut q = ReadyQueue::default();
+        let mut q = ReadyQueue::<()>::default();
         let a = q.push(cb());
         let b = q.push(cb());
         assert_eq!((a, b), (0, 1));
@@ -145,7 +154,7 @@ mod tests {
 
     #[test]
     fn take_all_keeps_numbering() {
-        let mut q = ReadyQueue::default();
+        let mut q = ReadyQueue::<()>::default();
         q.push(cb());
         q.push(cb());
         assert_eq!(q.take_all().len(), 2);

@@ -1,5 +1,9 @@
 //! The cross-thread side of the loop: the remote queue, the sleep flag that
-//! decides when a sender must wake the loop, and [`LoopHandle`].
+//! decides when a sender must wake the loop, the close state, and the
+//! optional capacity. Generic over the job type: what a job *is* (a
+//! threadsafe call, a task woken from another thread) is the task layer's
+//! business (`task::RemoteJob`); the public face is
+//! [`LoopHandle`](crate::LoopHandle).
 //!
 //! Everything here is `Send + Sync`; the loop-thread side lives in `core`.
 //!
@@ -38,27 +42,25 @@
 //! count, then takes the lock to notify only if someone announced itself.
 //! Either the producer sees the room, or the loop sees the producer.
 
-use std::fmt;
-use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe, Location};
-use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use crate::callback::SendFn;
-use crate::concurrent::{forward, ConcurrentFuture};
-use crate::error::{LoopClosed, TaskError};
-use crate::oneshot;
 use crate::sync::shim::{fence, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, Queue, Signal};
-use crate::task::{RemoteTask, TaskNames};
 
-/// A job from another thread.
-pub(crate) enum RemoteJob {
-    /// `call_soon_threadsafe`, with where it was called from. Small
-    /// closures travel inline, with no allocation.
-    Call(SendFn, &'static Location<'static>),
-    /// A task woken off the loop thread (its `scheduled` flag is set).
-    Wake(RemoteTask),
+/// What the queue needs to know of a job: whether it is a threadsafe call
+/// (counted against the capacity) or not (a task wake, never refused for
+/// room: refusing it would lose the wake).
+pub(crate) trait Job {
+    fn is_call(&self) -> bool;
+}
+
+/// Why a call was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The queue is at its capacity.
+    Full,
+    /// The loop is closed.
+    Closed,
 }
 
 const CLOSED: usize = 1;
@@ -120,75 +122,23 @@ impl Capacity {
     }
 }
 
-/// Why [`LoopHandle::try_call_soon_threadsafe`] (or
-/// [`call_soon_threadsafe_blocking`](LoopHandle::call_soon_threadsafe_blocking))
-/// did not queue a job.
-pub enum CallError<F> {
-    /// The loop's threadsafe queue is at its capacity; the job comes back.
-    Full(F),
-    /// The loop is closed; the job was dropped on this thread.
-    Closed,
-}
-
-impl<F> CallError<F> {
-    /// Whether the queue was full.
-    pub fn is_full(&self) -> bool {
-        matches!(self, CallError::Full(_))
-    }
-
-    /// Whether the loop was closed.
-    pub fn is_closed(&self) -> bool {
-        matches!(self, CallError::Closed)
-    }
-
-    /// The job, if it came back (`Full`).
-    pub fn into_inner(self) -> Option<F> {
-        match self {
-            CallError::Full(f) => Some(f),
-            CallError::Closed => None,
-        }
-    }
-}
-
-impl<F> fmt::Debug for CallError<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::Full(_) => f.write_str("Full(..)"),
-            CallError::Closed => f.write_str("Closed"),
-        }
-    }
-}
-
-impl<F> fmt::Display for CallError<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::Full(_) => f.write_str("the loop's threadsafe queue is full"),
-            CallError::Closed => fmt::Display::fmt(&LoopClosed, f),
-        }
-    }
-}
-
-impl<F> std::error::Error for CallError<F> {}
-
 /// State shared between the loop and every other thread.
-pub(crate) struct Shared {
-    queue: Queue<RemoteJob>,
+pub(crate) struct Shared<J> {
+    queue: Queue<J>,
     waker: Signal,
     parked: AtomicBool,
     /// `CLOSED` bit plus `SENDER` times the number of pushes in flight.
     state: AtomicUsize,
     /// The thread the loop lives on (an `EventLoop` is `!Send`).
-    loop_thread: ThreadId,
+    pub(crate) loop_thread: ThreadId,
     /// How long to spin before sleeping (`Builder::spin_before_park`).
     pub(crate) spin: Duration,
-    /// Names of the loop's named tasks (loop thread only; see `TaskNames`).
-    pub(crate) task_names: TaskNames,
     /// `Builder::threadsafe_capacity` (`None`: unbounded).
     capacity: Option<Capacity>,
 }
 
-impl Shared {
-    pub(crate) fn new(waker: Signal, spin: Duration, capacity: Option<usize>) -> Shared {
+impl<J: Job> Shared<J> {
+    pub(crate) fn new(waker: Signal, spin: Duration, capacity: Option<usize>) -> Shared<J> {
         Shared {
             queue: Queue::new(),
             waker,
@@ -197,7 +147,6 @@ impl Shared {
             state: AtomicUsize::new(0),
             loop_thread: std::thread::current().id(),
             spin,
-            task_names: TaskNames::default(),
             capacity: capacity.map(Capacity::new),
         }
     }
@@ -205,33 +154,39 @@ impl Shared {
     /// Queues a threadsafe call; counted if the queue is bounded, but
     /// never refused for room (plain `call_soon_threadsafe`, and the
     /// loop's own cross-thread calls).
-    pub(crate) fn push_call(&self, job: RemoteJob) -> Result<(), RemoteJob> {
+    pub(crate) fn push_call(&self, job: J) -> Result<(), J> {
         if let Some(cap) = &self.capacity {
             cap.queued.fetch_add(1, Ordering::SeqCst);
         }
         self.push(job).inspect_err(|_| self.call_taken())
     }
 
-    /// Queues a threadsafe call if the queue has room for it; `make`
-    /// builds the job only then, so a refused one comes back untouched.
-    fn try_push_call<F>(
-        &self,
-        f: F,
-        make: impl FnOnce(F) -> RemoteJob,
-    ) -> Result<(), CallError<F>> {
+    /// Takes a place for one threadsafe call, unless the loop is closed or
+    /// the queue is at its capacity; [`push_reserved`](Shared::push_reserved)
+    /// then queues it. The caller builds its job only after this, so a
+    /// refused one is handed back untouched.
+    pub(crate) fn reserve_call(&self) -> Result<(), Refused> {
         if self.is_closed() {
-            return Err(CallError::Closed);
+            return Err(Refused::Closed);
         }
+        match &self.capacity {
+            Some(cap) if !cap.reserve() => Err(Refused::Full),
+            _ => Ok(()),
+        }
+    }
+
+    /// Queues a call whose place [`reserve_call`](Shared::reserve_call)
+    /// took. Refused only if the loop closed meanwhile (the job comes back).
+    pub(crate) fn push_reserved(&self, job: J) -> Result<(), J> {
+        self.push(job).inspect_err(|_| self.call_taken())
+    }
+
+    /// Blocks until a bounded queue may have room, or the loop closed.
+    /// Returns at once on an unbounded queue.
+    pub(crate) fn wait_for_room(&self) {
         if let Some(cap) = &self.capacity {
-            if !cap.reserve() {
-                return Err(CallError::Full(f));
-            }
+            cap.wait_for_room(|| self.is_closed());
         }
-        // Refused only if the loop closed meanwhile: the job is dropped here.
-        self.push(make(f)).map_err(|_| {
-            self.call_taken();
-            CallError::Closed
-        })
     }
 
     /// A queued call left the queue (run, or dropped by teardown).
@@ -250,7 +205,7 @@ impl Shared {
 
     /// Queues `job` and wakes the loop if it may be asleep. Gives the job
     /// back if the loop is closed.
-    pub(crate) fn push(&self, job: RemoteJob) -> Result<(), RemoteJob> {
+    pub(crate) fn push(&self, job: J) -> Result<(), J> {
         if self.state.fetch_add(SENDER, Ordering::Acquire) & CLOSED != 0 {
             self.state.fetch_sub(SENDER, Ordering::Release);
             return Err(job);
@@ -292,9 +247,9 @@ impl Shared {
     }
 
     /// Loop side: the next job, if any.
-    pub(crate) fn pop(&self) -> Option<RemoteJob> {
+    pub(crate) fn pop(&self) -> Option<J> {
         let job = self.queue.pop();
-        if let Some(RemoteJob::Call(..)) = job {
+        if job.as_ref().is_some_and(J::is_call) {
             self.call_taken();
         }
         job
@@ -320,226 +275,11 @@ impl Shared {
         while self.state.load(Ordering::Acquire) != CLOSED {
             crate::sync::shim::spin();
         }
-        // Producers blocked for room give up now (`CallError::Closed`).
+        // Producers blocked for room give up now (`Refused::Closed`).
         if let Some(cap) = &self.capacity {
             let _guard = cap.lock.lock();
             cap.room.notify_all();
         }
-    }
-}
-
-/// A `Send + Sync` handle to an [`EventLoop`](crate::EventLoop), for other
-/// threads: asyncio's `call_soon_threadsafe` and friends.
-///
-/// Cloning costs one atomic increment.
-///
-/// ```
-/// let lp = evloop::EventLoop::new();
-/// let handle = lp.handle();
-/// let worker = std::thread::spawn(move || {
-///     handle.call_soon_threadsafe(|| println!("on the loop thread")).unwrap();
-/// });
-/// worker.join().unwrap();
-/// lp.run_once(Some(std::time::Duration::ZERO)).unwrap();
-/// ```
-#[derive(Clone)]
-pub struct LoopHandle {
-    shared: Arc<Shared>,
-}
-
-impl LoopHandle {
-    pub(crate) fn new(shared: Arc<Shared>) -> LoopHandle {
-        LoopHandle { shared }
-    }
-
-    /// Schedules `f` to run on the loop thread, in a later iteration.
-    ///
-    /// Jobs from one thread run in the order that thread sent them. After the
-    /// loop is closed the job is dropped here and `Err(LoopClosed)` returned.
-    #[track_caller]
-    pub fn call_soon_threadsafe<F>(&self, f: F) -> Result<(), LoopClosed>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        self.shared
-            .push_call(RemoteJob::Call(SendFn::new(f), Location::caller()))
-            .map_err(|_| LoopClosed)
-    }
-
-    /// [`call_soon_threadsafe`](LoopHandle::call_soon_threadsafe) with
-    /// back-pressure: if the loop was built with a
-    /// [`threadsafe_capacity`](crate::Builder::threadsafe_capacity) and
-    /// that many calls are queued, the job comes back as
-    /// `Err(CallError::Full(f))` instead of queuing (tokio's `try_send`).
-    /// On an unbounded loop (the default) this never says `Full`.
-    /// `Err(CallError::Closed)` after the loop closed (the job is dropped
-    /// here).
-    ///
-    /// ```
-    /// let lp = evloop::EventLoop::builder().threadsafe_capacity(1).build().unwrap();
-    /// let handle = lp.handle();
-    /// assert!(handle.try_call_soon_threadsafe(|| {}).is_ok());
-    /// let refused = handle.try_call_soon_threadsafe(|| {}).unwrap_err();
-    /// assert!(refused.is_full());
-    /// lp.run_once(Some(std::time::Duration::ZERO)).unwrap(); // the loop takes the first
-    /// assert!(handle.try_call_soon_threadsafe(refused.into_inner().unwrap()).is_ok());
-    /// ```
-    #[track_caller]
-    pub fn try_call_soon_threadsafe<F>(&self, f: F) -> Result<(), CallError<F>>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        let location = Location::caller();
-        self.shared
-            .try_push_call(f, |f| RemoteJob::Call(SendFn::new(f), location))
-    }
-
-    /// [`try_call_soon_threadsafe`](LoopHandle::try_call_soon_threadsafe)
-    /// that waits for room instead of refusing, for producers on plain
-    /// threads (tokio's `blocking_send`): it blocks while the queue is at
-    /// its capacity, until the loop takes jobs or closes
-    /// (`Err(CallError::Closed)`).
-    ///
-    /// Called on the loop's own thread with the queue full it cannot wait
-    /// (the loop would never run to make room): it returns
-    /// `Err(CallError::Full(f))` at once instead of deadlocking.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let lp = evloop::EventLoop::builder().threadsafe_capacity(16).build().unwrap();
-    /// let handle = lp.handle();
-    /// let producer = std::thread::spawn(move || {
-    ///     for i in 0..1000 {
-    ///         handle.call_soon_threadsafe_blocking(move || assert!(i < 1000)).unwrap();
-    ///     }
-    ///     handle.call_soon_threadsafe_blocking(|| evloop::EventLoop::current().stop()).unwrap();
-    /// });
-    /// lp.run_forever().unwrap(); // never more than 16 jobs waiting
-    /// producer.join().unwrap();
-    /// ```
-    #[track_caller]
-    pub fn call_soon_threadsafe_blocking<F>(&self, f: F) -> Result<(), CallError<F>>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        let location = Location::caller();
-        let mut f = f;
-        loop {
-            match self
-                .shared
-                .try_push_call(f, |f| RemoteJob::Call(SendFn::new(f), location))
-            {
-                Err(CallError::Full(back)) => {
-                    let cap = self
-                        .shared
-                        .capacity
-                        .as_ref()
-                        .expect("only a bounded queue is full");
-                    if std::thread::current().id() == self.shared.loop_thread {
-                        return Err(CallError::Full(back));
-                    }
-                    cap.wait_for_room(|| self.shared.is_closed());
-                    f = back;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Submits work to the loop and returns a [`ConcurrentFuture`] for its
-    /// result (asyncio's `run_coroutine_threadsafe`).
-    ///
-    /// `make` runs on the loop thread and builds the future there, so the
-    /// future may use loop-local, `!Send` state (`evloop::sleep`, `Rc`s,
-    /// `LoopFuture`s); only `make` and the output cross threads. If the loop
-    /// is closed, or closes before the work finishes, the result is
-    /// `Err(LoopClosed)`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let lp = evloop::EventLoop::new();
-    /// let handle = lp.handle();
-    /// let worker = std::thread::spawn(move || {
-    ///     let fut = handle.run_coroutine_threadsafe(|| async {
-    ///         evloop::sleep(Duration::from_millis(1)).await;
-    ///         5 * 5
-    ///     });
-    ///     let result = fut.result().unwrap();
-    ///     handle.call_soon_threadsafe(|| evloop::EventLoop::current().stop()).unwrap();
-    ///     result
-    /// });
-    /// lp.run_forever().unwrap();
-    /// assert_eq!(worker.join().unwrap(), 25);
-    /// ```
-    #[track_caller]
-    pub fn run_coroutine_threadsafe<M, F>(&self, make: M) -> ConcurrentFuture<F::Output>
-    where
-        M: FnOnce() -> F + Send + 'static,
-        F: Future + 'static,
-        F::Output: Send + 'static,
-    {
-        let location = Location::caller();
-        let (tx, rx) = oneshot::channel();
-        let job = move || {
-            if tx.is_cancelled() {
-                return; // cancelled before it started: never build the future
-            }
-            match catch_unwind(AssertUnwindSafe(make)) {
-                Ok(future) => {
-                    let core = crate::context::expect_current("run_coroutine_threadsafe job");
-                    drop(core.spawn(forward(future, tx), location));
-                }
-                Err(payload) => tx.send(Err(TaskError::panicked(payload))),
-            }
-        };
-        // Refused (closed loop): the job and its sender are dropped here,
-        // which resolves the future to `LoopClosed`.
-        let _ = self
-            .shared
-            .push_call(RemoteJob::Call(SendFn::new(job), location));
-        ConcurrentFuture::new(rx, self.shared.loop_thread, self.shared.spin)
-    }
-
-    /// [`run_coroutine_threadsafe`](LoopHandle::run_coroutine_threadsafe) for
-    /// a future that is already built (and so must be `Send`).
-    #[track_caller]
-    pub fn run_future_threadsafe<F>(&self, future: F) -> ConcurrentFuture<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.run_coroutine_threadsafe(move || future)
-    }
-
-    /// Asks the loop to stop (as [`EventLoop::stop`](crate::EventLoop::stop)),
-    /// from any thread: the request travels as a threadsafe job, so
-    /// `run_forever` returns after the iteration that runs it.
-    ///
-    /// ```
-    /// let lp = evloop::EventLoop::new();
-    /// let handle = lp.handle();
-    /// std::thread::spawn(move || handle.stop().unwrap());
-    /// lp.run_forever().unwrap();
-    /// ```
-    pub fn stop(&self) -> Result<(), LoopClosed> {
-        self.call_soon_threadsafe(|| {
-            if let Some(core) = crate::context::current() {
-                core.stop();
-            }
-        })
-    }
-
-    /// Whether the loop is closed (later calls will be refused).
-    pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
-    }
-}
-
-impl fmt::Debug for LoopHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoopHandle")
-            .field("closed", &self.is_closed())
-            .finish()
     }
 }
 
@@ -551,11 +291,20 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    fn job() -> RemoteJob {
-        RemoteJob::Call(SendFn::new(|| {}), Location::caller())
+    /// A threadsafe call, as far as the queue can tell.
+    struct Call;
+
+    impl Job for Call {
+        fn is_call(&self) -> bool {
+            true
+        }
     }
 
-    fn shared() -> Shared {
+    fn job() -> Call {
+        Call
+    }
+
+    fn shared() -> Shared<Call> {
         let s = Shared::new(Signal::default(), std::time::Duration::ZERO, None);
         s.unpark(); // inside run_once
         s
@@ -611,7 +360,7 @@ mod loom_tests {
     #[test]
     fn loom_a_blocked_producer_is_never_left_waiting() {
         loom::model(|| {
-            let s = Arc::new(Shared::new(
+            let s = Arc::new(Shared::<Call>::new(
                 Signal::default(),
                 std::time::Duration::ZERO,
                 Some(1),
@@ -621,13 +370,10 @@ mod loom_tests {
             let producer = {
                 let s = s.clone();
                 thread::spawn(move || loop {
-                    match s.try_push_call((), |()| job()) {
-                        Ok(()) => return,
-                        Err(CallError::Full(())) => {
-                            let cap = s.capacity.as_ref().unwrap();
-                            cap.wait_for_room(|| s.is_closed());
-                        }
-                        Err(CallError::Closed) => panic!("not closed"),
+                    match s.reserve_call() {
+                        Ok(()) => return assert!(s.push_reserved(job()).is_ok()),
+                        Err(Refused::Full) => s.wait_for_room(),
+                        Err(Refused::Closed) => panic!("not closed"),
                     }
                 })
             };

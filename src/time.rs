@@ -27,7 +27,7 @@ use crate::timer::TimerKey;
 /// ```
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    let core = crate::context::expect_current("evloop::sleep");
+    let core = crate::core::expect_current("evloop::sleep");
     let deadline = core.clock().deadline_after(duration);
     Sleep::new(core, deadline)
 }
@@ -39,7 +39,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// If no evloop is running on this thread.
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    let core = crate::context::expect_current("evloop::sleep_until");
+    let core = crate::core::expect_current("evloop::sleep_until");
     let deadline = core.clock().instant_to_ticks(deadline);
     Sleep::new(core, deadline)
 }
@@ -144,7 +144,7 @@ pub fn wait_for<F: Future>(
     timeout: Duration,
     future: F,
 ) -> impl Future<Output = Result<F::Output, TimedOut>> {
-    let core = crate::context::expect_current("evloop::wait_for");
+    let core = crate::core::expect_current("evloop::wait_for");
     async move {
         let mut future = std::pin::pin!(future);
         let mut core = Some(core);

@@ -20,7 +20,7 @@ where
     F: Future + 'static,
 {
     let at = std::panic::Location::caller();
-    crate::context::with_current("evloop::ensure_future", |core| core.spawn(future, at))
+    crate::core::with_scheduler("evloop::ensure_future", |sched| sched.spawn(future, at))
 }
 
 /// The task being polled, if this is called from inside one (asyncio's
@@ -36,7 +36,7 @@ where
 /// assert!(evloop::current_task().is_none());
 /// ```
 pub fn current_task() -> Option<TaskInfo> {
-    crate::context::current()?.current_task()
+    crate::core::current()?.current_task()
 }
 
 /// Lets the other ready work run: returns `Pending` once, after queueing the

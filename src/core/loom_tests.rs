@@ -7,9 +7,9 @@
 //! `run_ready`, `close`) on a real `Core`; only `epoll_wait` is left out
 //! (loom cannot model it, and the sleep flag around it has its own models
 //! in `remote.rs`). Wakers are the production wakers, woken on loom
-//! threads. What loom sees: the task's atomics (`refs`,
-//! `remote_scheduled`, `complete`), its loop-thread cells (`Local` and the
-//! stage, whose drop on free counts as a write), and every allocation and
+//! threads. What loom sees: the task's atomics (`refs` and the state word
+//! with `REMOTE_SCHEDULED` and `COMPLETE`), its loop-thread cells (`Local`
+//! and the stage, whose drop on free counts as a write), and every allocation and
 //! free of the task (`shim::track_*`: a use after free or a double free
 //! panics).
 //!
@@ -60,16 +60,19 @@ where
     F: Future<Output = ()> + 'static,
 {
     drop(core.spawn(future, Location::caller()));
-    let tasks = core.tasks.borrow();
-    let (_, task) = tasks.iter().next().expect("just spawned");
+    let tasks = core.sched.tasks();
+    let task = tasks.first().expect("just spawned");
     let wakers = (0..n).map(|_| (*task.waker_ref()).clone()).collect();
-    (task.as_ptr().addr(), wakers)
+    (task.addr(), wakers)
 }
 
 /// One turn of the loop without `epoll_wait`: phases 4 and 6.
 fn turn(core: &Core) {
     core.drain_remote();
-    assert!(core.ready.borrow().len() <= 1, "the task is queued twice");
+    assert!(
+        core.sched.ready().borrow().len() <= 1,
+        "the task is queued twice"
+    );
     core.run_ready::<false>();
 }
 

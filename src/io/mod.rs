@@ -61,7 +61,7 @@ impl<S: mio::event::Source> IoHandle<S> {
     /// If no evloop is running on this thread (`what` names the caller).
     #[track_caller]
     pub(crate) fn new(mut source: S, what: &str) -> io::Result<IoHandle<S>> {
-        let core = crate::context::expect_current(what);
+        let core = crate::core::expect_current(what);
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
         let key = core.register(&mut source, interest)?;
         Ok(IoHandle {

@@ -18,7 +18,7 @@ impl Core {
         source: &mut impl mio::event::Source,
         interest: mio::Interest,
     ) -> io::Result<IoKey> {
-        if self.closed.get() {
+        if self.is_closed() {
             return Err(io::Error::other(LoopClosed));
         }
         let key = self.io.borrow_mut().insert();
@@ -89,7 +89,7 @@ impl Core {
         dir: Direction,
         cb: FdCallback,
     ) -> io::Result<()> {
-        if self.closed.get() {
+        if self.is_closed() {
             return Err(io::Error::other(LoopClosed));
         }
         let existing = self.fds.borrow().get(&fd).copied();

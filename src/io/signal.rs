@@ -77,7 +77,7 @@ fn ensure_pipe(core: &Core) -> io::Result<i32> {
 /// The pipe is readable: read every signal number and schedule each
 /// signal's callback.
 fn drain(read_fd: i32) {
-    let Some(core) = crate::context::current() else {
+    let Some(core) = crate::core::current() else {
         return;
     };
     let mut buf = [0u8; 64];

@@ -2,10 +2,8 @@
 //! [`EventLoop::all_tasks`](crate::EventLoop::all_tasks) and
 //! [`current_task`](crate::current_task).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A snapshot of one task (asyncio's `all_tasks()` entries, tokio's task
@@ -57,43 +55,5 @@ impl fmt::Display for TaskInfo {
             write!(f, " {name:?}")?;
         }
         write!(f, " ({:?}) spawned at {}", self.state, self.location)
-    }
-}
-
-/// The names of a loop's named tasks that are not finished, by id: a side
-/// table, so that unnamed tasks pay nothing (not a byte in the task, one
-/// relaxed load when they finish). It sits in the loop's `Shared` because
-/// a `Task` handle reaches its loop only through that; only the loop's
-/// thread uses it, so the lock is never contended.
-#[derive(Default)]
-pub(crate) struct TaskNames {
-    names: parking_lot::Mutex<HashMap<u64, Arc<str>>>,
-    /// `names.len()`, readable without the lock.
-    count: AtomicUsize,
-}
-
-impl TaskNames {
-    pub(crate) fn set(&self, id: u64, name: Arc<str>) {
-        let mut names = self.names.lock();
-        names.insert(id, name);
-        self.count.store(names.len(), Ordering::Relaxed);
-    }
-
-    pub(crate) fn get(&self, id: u64) -> Option<Arc<str>> {
-        if self.count.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        self.names.lock().get(&id).cloned()
-    }
-
-    /// The task `id` finished.
-    #[inline]
-    pub(crate) fn forget(&self, id: u64) {
-        if self.count.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let mut names = self.names.lock();
-        names.remove(&id);
-        self.count.store(names.len(), Ordering::Relaxed);
     }
 }

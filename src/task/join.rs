@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::raw::{JoinWaiter, LocalRef};
+use super::scheduler::Scheduler;
+use super::state;
 use crate::error::TaskError;
+use crate::exception::ExceptionSource;
 
 /// A future running on an [`EventLoop`](crate::EventLoop), as asyncio's `Task`.
 ///
@@ -30,6 +33,8 @@ use crate::error::TaskError;
 #[must_use = "dropping a Task detaches it; bind it to `_task` to keep it, or call `drop`"]
 pub struct Task<T> {
     raw: LocalRef,
+    /// The task's loop: names, wakes and reports go through it.
+    scheduler: Rc<Scheduler>,
     _marker: PhantomData<Marker<T>>,
 }
 
@@ -37,9 +42,10 @@ pub struct Task<T> {
 type Marker<T> = (Rc<()>, fn() -> T);
 
 impl<T: 'static> Task<T> {
-    pub(crate) fn from_raw(raw: LocalRef) -> Task<T> {
+    pub(crate) fn from_raw(raw: LocalRef, scheduler: Rc<Scheduler>) -> Task<T> {
         Task {
             raw,
+            scheduler,
             _marker: PhantomData,
         }
     }
@@ -66,10 +72,8 @@ impl<T: 'static> Task<T> {
         if self.raw.is_complete() {
             return false;
         }
-        // SAFETY: `Task` is `!Send`, so this is the loop thread; the closure
-        // runs no user code.
-        unsafe { self.raw.with_local(|l| l.cancel_requested = true) };
-        crate::context::wake(&self.raw);
+        self.raw.view().update(state::Local::request_cancel);
+        self.scheduler.wake(&self.raw);
         true
     }
 }
@@ -81,13 +85,12 @@ impl<T> Task<T> {
     /// costs nothing to assign. 0 for a task spawned on a closed loop (it
     /// never ran).
     pub fn id(&self) -> u64 {
-        // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
-        unsafe { self.raw.with_local(|l| l.id) }
+        self.raw.view().id()
     }
 
     /// The task's name, if it was given one and has not finished.
     pub fn name(&self) -> Option<Arc<str>> {
-        self.raw.owner().task_names.get(self.id())
+        self.scheduler.name(self.id())
     }
 
     /// Names the task (asyncio's `Task.set_name`): the name shows in
@@ -95,11 +98,7 @@ impl<T> Task<T> {
     /// [`current_task`](crate::current_task) and in traces. Names are kept
     /// while the task is not finished; naming a finished task does nothing.
     pub fn set_name(&self, name: impl Into<Arc<str>>) {
-        if !self.raw.is_complete() {
-            // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
-            unsafe { self.raw.with_local(|l| l.named = true) };
-            self.raw.owner().task_names.set(self.id(), name.into());
-        }
+        self.scheduler.set_name(&self.raw, name.into());
     }
 
     /// [`set_name`](Task::set_name) at spawn:
@@ -144,28 +143,17 @@ impl<T: 'static> Future for Task<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if !self.raw.is_complete() {
-            let waker = cx.waker();
-            let owner = self.raw.owner();
-            // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
-            let matched = unsafe { self.raw.with_local(|l| l.join_waiter.matches(waker)) };
-            // SAFETY: loop thread; the borrow above has ended (the waker
-            // may be this task's own: a task awaiting its own handle).
-            let same = unsafe { matched.finish(waker, owner) };
-            if !same {
-                // SAFETY: loop thread.
-                let waiter = unsafe { JoinWaiter::for_waker(waker, self.raw.owner()) };
-                // SAFETY: loop thread; the old waiter is dropped after the
-                // closure (a foreign waker's `Drop` is user code).
-                let old = unsafe {
-                    self.raw
-                        .with_local(|l| std::mem::replace(&mut l.join_waiter, waiter))
-                };
-                drop(old);
+            let view = self.raw.view();
+            if !view.join_waiter_is(cx.waker(), &self.scheduler) {
+                let waiter = JoinWaiter::for_waker(cx.waker(), &self.scheduler);
+                // Dropped here, outside any borrow (a foreign waker's
+                // `Drop` is user code).
+                drop(view.replace_join_waiter(waiter));
             }
             return Poll::Pending;
         }
-        // SAFETY: loop thread; `T` is the future's output type (`Task<T>` is
-        // only built by `spawn` for a future with `Output = T`).
+        // SAFETY: `T` is the future's output type (`Task<T>` is only built
+        // by `spawn` for a future with `Output = T`).
         match unsafe { self.raw.take_output::<T>() } {
             Some(output) => Poll::Ready(output),
             None => panic!("`Task` polled after it returned its output"),
@@ -175,20 +163,13 @@ impl<T: 'static> Future for Task<T> {
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        // SAFETY: loop thread (`Task` is `!Send`); no user code inside.
-        let old = unsafe {
-            self.raw.with_local(|l| {
-                l.handle_alive = false;
-                std::mem::replace(&mut l.join_waiter, JoinWaiter::None)
-            })
-        };
-        drop(old);
+        let view = self.raw.view();
+        view.update(state::Local::detach);
+        drop(view.replace_join_waiter(JoinWaiter::None));
         if self.raw.is_complete() {
-            // SAFETY: loop thread.
-            if let Some(payload) = unsafe { self.raw.discard_output() } {
-                // SAFETY: loop thread; reading the location runs no user code.
-                let at = unsafe { self.raw.with_local(|l| l.location) };
-                crate::context::report_unretrieved(&self.raw, at, payload);
+            if let Some(payload) = self.raw.discard_output() {
+                self.scheduler
+                    .report(ExceptionSource::Task, view.location(), payload);
             }
         }
     }

@@ -1,13 +1,23 @@
 //! Tasks: futures driven by the loop ([`Task`] is asyncio's `Task`).
 //!
-//! `raw` holds the one-allocation task and its waker (the only `unsafe` of
-//! the scheduler); `join` the typed [`Task`] handle users hold.
+//! - `state`: the task's state machine, as named bits;
+//! - `raw`: the one-allocation task and its waker, and the loop-thread
+//!   types through which its `!Send` part is reached (with `state`, the
+//!   only `unsafe` of the scheduler);
+//! - `scheduler`: what tasks need from their loop (ready queue, registry,
+//!   remote queue, names, reports);
+//! - `context`: the thread-local that points at the running loop;
+//! - `join`: the typed [`Task`] handle users hold;
+//! - `info`: what the loop tells about its tasks.
 
+pub(crate) mod context;
 mod info;
 mod join;
 mod raw;
+mod scheduler;
+mod state;
 
-pub(crate) use info::TaskNames;
 pub use info::{TaskInfo, TaskState};
 pub use join::Task;
-pub(crate) use raw::{is_task_waker, JoinWaiter, LocalRef, Payload, RawTask, RemoteTask, TaskPtr};
+pub(crate) use raw::{is_task_waker, LocalRef, Payload, TaskEntry};
+pub(crate) use scheduler::{Finished, Handler, Remote, RemoteJob, Runnable, Scheduler};

@@ -1,20 +1,36 @@
-//! The task allocation: header, future and output in one `Box`.
+//! The task allocation: header, future and output in one `Box`, and the
+//! waker that points at it.
 //!
 //! ```text
 //!  RawTask ──► ┌──────────────────────────────┐
 //!  (one ref)   │ Header                        │  touched from any thread:
-//!  Waker ────► │   refs: AtomicUsize           │    refs, remote_scheduled,
-//!  (one ref)   │   remote_scheduled: AtomicBool│    complete
-//!  TaskPtr ──► │   complete: AtomicBool        │
+//!  Waker ────► │   refs: AtomicUsize           │    refs, state
+//!  (one ref)   │   state: COMPLETE,            │
+//!  TaskEntry ─►│          REMOTE_SCHEDULED     │
 //!  (no ref)    │   vtable: &'static TaskVtable │
-//!              │   owner: Arc<Shared>          │  the loop's remote queue
-//!              │   local: UnsafeCell<Local>    │  loop thread only
+//!              │   owner: Arc<Remote>          │  the loop's remote queue
+//!              │   local: Local                │  loop thread only (cells)
 //!              ├──────────────────────────────┤
 //!              │ stage: Running(F)             │  loop thread only
 //!              │      | Finished(Result<T, _>) │
 //!              │      | Consumed               │
 //!              └──────────────────────────────┘
 //! ```
+//!
+//! The state machine (`state`) says what each bit of `state` and of
+//! `Local`'s bits means and which transitions are allowed.
+//!
+//! # Thread affinity, in types
+//!
+//! Only the loop thread may touch `Local` and the stage. The types that can
+//! reach them are the ones that exist only there: a [`LocalRef`] (made on
+//! the loop thread, `!Send`), a [`TaskEntry`] (the ready queue's, `!Send`),
+//! and a [`RawTask`] shown together with its loop's
+//! [`Scheduler`](super::Scheduler) (`!Send` and `!Sync`, so a reference to
+//! it proves the thread). Through them, `Local` is a set of `Cell`s: a
+//! shared view that no `&mut` can alias, whatever user code runs in
+//! between (a task that awaits its own `Task` handle reads its own
+//! `Local` while being polled, harmlessly).
 //!
 //! # Invariants (each is tested in `tests/task_invariants.rs`)
 //!
@@ -23,30 +39,32 @@
 //! 2. **Atomic counts only for what crosses threads.** `refs` counts each
 //!    `Waker`, each remote-queue entry, and one unit for all the loop-thread
 //!    owners together ([`LocalRef`]s: the `Task` handle, the registry entry
-//!    while the future is alive), which `Local::local_refs` counts without
-//!    atomics. The allocation is freed when `refs` reaches zero, on whichever
-//!    thread drops the last reference. A ready-queue entry is a [`TaskPtr`]
-//!    that owns nothing, so a local wake touches no atomic: while the task is
-//!    not complete the registry keeps it alive, and when it completes with
-//!    an entry still queued, the registry's `LocalRef` passes to that entry,
-//!    which releases it when popped. A `Task` awaited by another task of the
-//!    same loop records that task by registry key and address
-//!    ([`JoinWaiter::Local`]), also without a reference.
-//! 3. **Queued at most once.** `Local::scheduled` (loop thread only, no
-//!    atomics) is set by whoever pushes the task onto the ready queue and
-//!    cleared by the loop just before it polls the task, so a task woken
-//!    many times before it runs is polled once, and a wake during its own
-//!    poll queues it again (it runs in the next iteration). Wakes from other
-//!    threads are coalesced the same way by `remote_scheduled`, an atomic
-//!    flag the loop clears when it takes the task from the remote queue.
-//! 4. **`!Send` values stay on the loop thread.** The stage (future and output)
-//!    and `Local` are only touched on the loop thread: the loop polls and
-//!    drops the future, and the `!Send` `Task` handle takes or drops the
-//!    output. By the time another thread can drop the last reference the
-//!    stage is `Consumed`, so freeing the memory there drops nothing `!Send`.
-//! 5. **A completed task is never polled again.** `complete` is set once, on
-//!    the loop thread, after the future is dropped; stale queue entries for a
-//!    completed task are discarded when popped.
+//!    while the future is alive, a task's turn), which `Local::refs` counts
+//!    without atomics. The allocation is freed when `refs` reaches zero, on
+//!    whichever thread drops the last reference. A ready-queue entry is a
+//!    [`TaskEntry`] that owns nothing, so a local wake touches no atomic:
+//!    while the task is not complete the registry keeps it alive, and when
+//!    it completes with an entry still queued, the registry's `LocalRef`
+//!    passes to that entry, which releases it when popped. A `Task` awaited
+//!    by another task of the same loop records that task by registry key
+//!    and address ([`JoinWaiter::Local`]), also without a reference.
+//! 3. **Queued at most once.** `SCHEDULED` is set by whoever pushes the
+//!    task onto the ready queue and cleared by the loop when its turn
+//!    starts, so a task woken many times before it runs is polled once,
+//!    and a wake during its own poll queues it again (it runs in the next
+//!    iteration). Wakes from other threads are coalesced the same way by
+//!    `REMOTE_SCHEDULED`, which the loop clears when it takes the task from
+//!    the remote queue.
+//! 4. **`!Send` values stay on the loop thread.** The stage (future and
+//!    output) and `Local` are only touched on the loop thread: the loop
+//!    polls and drops the future, and the `!Send` `Task` handle takes or
+//!    drops the output. By the time another thread can drop the last
+//!    reference the stage is `Consumed` and `Local` holds no waker, so
+//!    freeing the memory there drops nothing `!Send`.
+//! 5. **A completed task is never polled again**, and a task is never
+//!    polled inside its own poll: `COMPLETE` is set once, on the loop
+//!    thread, after the future is dropped, and [`LocalRef::poll`] refuses
+//!    a complete or `RUNNING` task.
 
 use std::any::Any;
 use std::future::Future;
@@ -58,9 +76,10 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use super::scheduler::{Remote, Scheduler};
+use super::state;
 use crate::error::TaskError;
-use crate::remote::Shared;
-use crate::sync::shim::{self, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::shim::{self, AtomicUsize, Ordering, UnsafeCell};
 
 /// A panic payload, as `catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
@@ -70,37 +89,66 @@ pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 #[repr(C)]
 pub(crate) struct Header {
     refs: AtomicUsize,
-    remote_scheduled: AtomicBool,
-    complete: AtomicBool,
+    state: state::Shared,
     vtable: &'static TaskVtable,
     /// The loop this task belongs to; wakes from other threads go through
     /// its remote queue.
-    pub(crate) owner: Arc<Shared>,
-    local: UnsafeCell<Local>,
+    owner: Arc<Remote>,
+    local: Local,
 }
 
-/// Task state that only the loop thread reads or writes.
+/// Task state that only the loop thread reads or writes: cells, reached
+/// only through the loop-thread types (see the module docs).
 pub(crate) struct Local {
-    /// Loop-thread owners ([`LocalRef`]s: the `Task` handle, the registry
-    /// entry, a completed task's queue entry). Together they hold one unit
-    /// of `refs` (invariant 2).
-    local_refs: u32,
-    /// An entry for this task is in the ready queue (invariant 3).
-    pub(crate) scheduled: bool,
+    /// Loop-thread owners ([`LocalRef`]s). Together they hold one unit of
+    /// `refs` (invariant 2).
+    refs: LoopCell<u32>,
+    bits: LoopCell<u8>,
     /// Whoever awaits the `Task` handle.
-    pub(crate) join_waiter: JoinWaiter,
-    /// Whether the `Task` handle still exists (false: detached).
-    pub(crate) handle_alive: bool,
-    /// `Task::cancel` was called: the next run drops the future.
-    pub(crate) cancel_requested: bool,
-    /// The task has an entry in the loop's `TaskNames` (fits in padding).
-    pub(crate) named: bool,
+    join_waiter: LoopCell<JoinWaiter>,
     /// Key of this task in the loop's registry.
-    pub(crate) registry_key: usize,
+    registry_key: LoopCell<usize>,
     /// The loop's number for this task (1, 2, ...; 0 until registered).
-    pub(crate) id: u64,
+    id: LoopCell<u64>,
     /// Where `ensure_future` was called.
-    pub(crate) location: &'static Location<'static>,
+    location: &'static Location<'static>,
+}
+
+/// A `Cell` for `Local`, built on the shim's `UnsafeCell` so that loom
+/// sees every access in its models (a free on another thread racing with
+/// the loop's writes would show).
+struct LoopCell<T>(UnsafeCell<T>);
+
+impl<T> LoopCell<T> {
+    fn new(value: T) -> LoopCell<T> {
+        LoopCell(UnsafeCell::new(value))
+    }
+
+    fn replace(&self, value: T) -> T {
+        // SAFETY: a `LoopCell` lives in a `Local`, which only loop-thread
+        // types reach (module docs), so there is no concurrent access; no
+        // reference into the cell outlives this call, so none is aliased.
+        self.0
+            .with_mut(|p| unsafe { std::mem::replace(&mut *p, value) })
+    }
+
+    fn set(&self, value: T) {
+        drop(self.replace(value));
+    }
+}
+
+impl<T: Copy> LoopCell<T> {
+    fn get(&self) -> T {
+        // SAFETY: as in `replace`.
+        self.0.with(|p| unsafe { *p })
+    }
+}
+
+impl LoopCell<u8> {
+    /// The loop-only state bits, as the state machine's type.
+    fn bits(&self) -> state::Local {
+        state::Local::from(self.get())
+    }
 }
 
 /// Type-erased operations on the stage, which depend on the future's type.
@@ -131,21 +179,25 @@ struct Cell<F: Future> {
     stage: UnsafeCell<Stage<F>>,
 }
 
-/// An owned reference to a task. Cloning adds a reference; dropping removes one.
+/// An owned reference to a task, on any thread. Cloning adds a reference;
+/// dropping removes one.
 ///
-/// Not `Send`: all but the reference count is the loop thread's. The remote
-/// queue carries tasks as [`RemoteTask`].
+/// It reaches only the cross-thread part of the header; the loop-thread
+/// part needs a [`LocalRef`] or the loop's scheduler
+/// ([`RawTask::local_view`]). `!Send`: the remote queue carries tasks as
+/// [`RemoteTask`].
 pub(crate) struct RawTask {
     ptr: NonNull<Header>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl RawTask {
-    /// Allocates a task around `future`; the caller gets its first
-    /// loop-thread reference.
+    /// Allocates a task around `future`; the caller (the scheduler, on its
+    /// loop thread) gets its first loop-thread reference. The task starts
+    /// `SCHEDULED`: the caller pushes its first entry.
     pub(crate) fn allocate<F>(
         future: F,
-        owner: Arc<Shared>,
+        owner: Arc<Remote>,
         location: &'static Location<'static>,
     ) -> LocalRef
     where
@@ -154,21 +206,17 @@ impl RawTask {
         let cell = Box::new(Cell {
             header: Header {
                 refs: AtomicUsize::new(1),
-                remote_scheduled: AtomicBool::new(false),
-                complete: AtomicBool::new(false),
+                state: state::Shared::new(),
                 vtable: vtable::<F>(),
                 owner,
-                local: UnsafeCell::new(Local {
-                    local_refs: 1,
-                    scheduled: false,
-                    join_waiter: JoinWaiter::None,
-                    handle_alive: true,
-                    cancel_requested: false,
-                    named: false,
-                    registry_key: usize::MAX,
-                    id: 0,
+                local: Local {
+                    refs: LoopCell::new(1),
+                    bits: LoopCell::new(state::Local::new().into()),
+                    join_waiter: LoopCell::new(JoinWaiter::None),
+                    registry_key: LoopCell::new(usize::MAX),
+                    id: LoopCell::new(0),
                     location,
-                }),
+                },
             },
             stage: UnsafeCell::new(Stage::Running(future)),
         });
@@ -192,115 +240,36 @@ impl RawTask {
         self.ptr == other.ptr
     }
 
-    pub(crate) fn owner(&self) -> &Arc<Shared> {
+    pub(crate) fn owner(&self) -> &Arc<Remote> {
         &self.header().owner
     }
 
     pub(crate) fn is_complete(&self) -> bool {
-        self.header().complete.load(Ordering::Acquire)
+        self.header().state.is_complete()
     }
 
-    /// A non-owning pointer, for the ready queue (invariant 2).
-    pub(crate) fn as_ptr(&self) -> TaskPtr {
-        TaskPtr(self.ptr)
-    }
-
-    /// Sets `remote_scheduled`; returns whether it was clear, in which case
-    /// the caller must push a reference onto the remote queue.
+    /// A wake off the loop thread: whether the caller must push a
+    /// reference onto the remote queue (see `state::Shared::mark_remote`).
     pub(crate) fn mark_remote_scheduled(&self) -> bool {
-        let h = self.header();
-        !h.complete.load(Ordering::Acquire) && !h.remote_scheduled.swap(true, Ordering::AcqRel)
+        self.header().state.mark_remote()
     }
 
-    /// The loop took the task from the remote queue: later remote wakes
-    /// must queue it again.
-    ///
-    /// A read-modify-write with `Acquire`, not a store: a wake that found
-    /// the flag already set queued nothing, and counts on the poll that
-    /// follows this clear to see what it wrote before waking. The swap reads
-    /// the flag's latest value, written by the last wake that set it or
-    /// found it set (each a `Release` swap), so their writes are visible to
-    /// that poll. A `Release` store, or a swap without `Acquire`, does not
-    /// order them: loom finds the lost wake
-    /// (`core::loom_tests::loom_task_woken_from_two_threads_while_polled`).
-    pub(crate) fn clear_remote_scheduled(&self) {
-        self.header().remote_scheduled.swap(false, Ordering::AcqRel);
+    /// The loop-thread view of this task, if `scheduler` is its loop's: a
+    /// `&Scheduler` exists only on its loop's thread (it is `!Send` and
+    /// `!Sync`), so the check proves this is the task's thread.
+    pub(crate) fn local_view<'a>(&'a self, scheduler: &'a Scheduler) -> Option<View<'a>> {
+        Arc::ptr_eq(self.owner(), scheduler.remote()).then(|| View::new(self.header()))
     }
 
-    /// Sets `Local::scheduled`; returns whether the caller must push a
-    /// [`TaskPtr`] onto the ready queue (the task is not complete and not
-    /// queued yet).
-    ///
-    /// # Safety
-    ///
-    /// On the loop thread that owns the task.
-    pub(crate) unsafe fn claim_schedule(&self) -> bool {
-        if self.is_complete() {
-            return false;
-        }
-        // SAFETY: forwarded from the caller; no user code inside.
-        unsafe { self.with_local(|l| !std::mem::replace(&mut l.scheduled, true)) }
+    /// A ready-queue entry for this task (invariant 2 says why it may own
+    /// nothing). Only the task layer makes entries.
+    pub(super) fn entry(&self) -> TaskEntry {
+        TaskEntry(self.ptr)
     }
 
-    /// Runs `f` on the loop-thread-only state.
-    ///
-    /// # Safety
-    ///
-    /// Only on the loop thread that owns the task, and `f` must not reach
-    /// this task's `Local` again (no user code inside `f`).
-    pub(crate) unsafe fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> R {
-        self.header().local.with_mut(|local| {
-            // SAFETY: the caller guarantees we are on the loop thread and
-            // that no other reference to `local` exists while `f` runs.
-            f(unsafe { &mut *local })
-        })
-    }
-
-    /// Polls the future with `cx`; `Ready` once it completed or panicked.
-    ///
-    /// # Safety
-    ///
-    /// Loop thread only; never re-entered for the same task.
-    pub(crate) unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: forwarded from the caller.
-        unsafe { (self.header().vtable.poll)(self.ptr, cx) }
-    }
-
-    /// Drops the future and stores `Err(cancelled)`.
-    ///
-    /// # Safety
-    ///
-    /// Loop thread only; the task must not be complete.
-    pub(crate) unsafe fn cancel(&self) -> Option<Payload> {
-        // SAFETY: forwarded from the caller.
-        unsafe { (self.header().vtable.cancel)(self.ptr) }
-    }
-
-    /// Marks the task complete (invariant 5).
-    pub(crate) fn set_complete(&self) {
-        self.header().complete.store(true, Ordering::Release);
-    }
-
-    /// Moves the output out.
-    ///
-    /// # Safety
-    ///
-    /// Loop thread only, and `T` must be the future's output type.
-    pub(crate) unsafe fn take_output<T>(&self) -> Option<Result<T, TaskError>> {
-        let mut out: Option<Result<T, TaskError>> = None;
-        // SAFETY: `out` has the type the vtable writes, per the caller.
-        unsafe { (self.header().vtable.take_output)(self.ptr, &mut out as *mut _ as *mut ()) };
-        out
-    }
-
-    /// Drops the output, returning a panic payload nobody retrieved.
-    ///
-    /// # Safety
-    ///
-    /// Loop thread only.
-    pub(crate) unsafe fn discard_output(&self) -> Option<Payload> {
-        // SAFETY: forwarded from the caller.
-        unsafe { (self.header().vtable.discard_output)(self.ptr) }
+    /// The task's address, as `JoinWaiter::Local` records it.
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
     }
 
     /// A waker that borrows this reference instead of owning one: valid while
@@ -333,10 +302,88 @@ impl Drop for RawTask {
     }
 }
 
+/// The loop-thread view of a task: its state bits, ids and join waiter.
+/// `!Send`; made only from a loop-thread type (module docs).
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    local: &'a Local,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'a> View<'a> {
+    fn new(header: &'a Header) -> View<'a> {
+        View {
+            local: &header.local,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The loop-only state bits (see `state`).
+    pub(crate) fn state(self) -> state::Local {
+        self.local.bits.bits()
+    }
+
+    /// Applies a transition of the state machine; returns what it returns.
+    pub(crate) fn update<R>(self, f: impl FnOnce(&mut state::Local) -> R) -> R {
+        let mut bits = self.state();
+        let out = f(&mut bits);
+        self.local.bits.set(bits.into());
+        out
+    }
+
+    pub(crate) fn id(self) -> u64 {
+        self.local.id.get()
+    }
+
+    pub(crate) fn set_id(self, id: u64) {
+        self.local.id.set(id);
+    }
+
+    pub(crate) fn registry_key(self) -> usize {
+        self.local.registry_key.get()
+    }
+
+    pub(crate) fn set_registry_key(self, key: usize) {
+        self.local.registry_key.set(key);
+    }
+
+    pub(crate) fn location(self) -> &'static Location<'static> {
+        self.local.location
+    }
+
+    /// Puts `waiter` in place of the join waiter; the old one comes back,
+    /// for the caller to drop or wake outside any borrow (a foreign waker's
+    /// `Drop` is user code).
+    pub(crate) fn replace_join_waiter(self, waiter: JoinWaiter) -> JoinWaiter {
+        self.local.join_waiter.replace(waiter)
+    }
+
+    /// Whether the join waiter already stands for `waker`, so a re-poll of
+    /// the `Task` handle changes nothing. A local waiter matches only the
+    /// same task *and* registry key: a new task at a freed task's address
+    /// must not be mistaken for it. `waker` may be this very task's own (a
+    /// task that awaits its own handle): every read here is a cell read.
+    pub(crate) fn join_waiter_is(self, waker: &Waker, scheduler: &Scheduler) -> bool {
+        let waiter = self.local.join_waiter.replace(JoinWaiter::None);
+        let same = match &waiter {
+            JoinWaiter::None => false,
+            JoinWaiter::Local { key, task } => {
+                is_task_waker(waker)
+                    && waker.data() as usize == *task
+                    && waker_view(waker, scheduler).is_some_and(|v| v.registry_key() == *key)
+            }
+            JoinWaiter::Waker(w) => w.will_wake(waker),
+        };
+        self.local.join_waiter.set(waiter);
+        same
+    }
+}
+
 /// A loop-thread owner of a task: the `Task` handle, the registry entry,
-/// the queue entry of a completed task. Counted in `Local::local_refs`
+/// the entry of a completed task, a task's turn. Counted in `Local::refs`
 /// without atomics; the first one to come and the last one to go move the
-/// shared atomic count (invariant 2). `!Send`, like the loop.
+/// shared atomic count (invariant 2). `!Send`, like the loop, and made only
+/// on the loop thread, so it is the safe way to the task's loop-thread part.
 pub(crate) struct LocalRef {
     raw: ManuallyDrop<RawTask>,
 }
@@ -349,10 +396,93 @@ impl std::ops::Deref for LocalRef {
     }
 }
 
+impl LocalRef {
+    /// The loop-thread view of the task.
+    pub(crate) fn view(&self) -> View<'_> {
+        View::new(self.raw.header())
+    }
+
+    /// Polls the future with `cx`; `Ready` once it completed or panicked.
+    /// Marks the task `RUNNING` for the length of the poll.
+    ///
+    /// # Panics
+    ///
+    /// If the task is complete or already being polled (invariant 5): the
+    /// loop never does either.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let view = self.view();
+        assert!(
+            !self.is_complete() && !view.state().is_running(),
+            "evloop: a task polled while complete or inside its own poll"
+        );
+        view.update(state::Local::begin_poll);
+        // Leaves `RUNNING` even if the poll unwinds (it cannot: the vtable
+        // catches the future's panic; this is for the bookkeeping's sake).
+        struct EndOfPoll<'a>(View<'a>);
+        impl Drop for EndOfPoll<'_> {
+            fn drop(&mut self) {
+                self.0.update(state::Local::end_poll);
+            }
+        }
+        let _end = EndOfPoll(view);
+        // SAFETY: loop thread (`LocalRef`); the task is alive (this
+        // reference) and not complete, and no other poll of it is in
+        // progress (`RUNNING` was clear).
+        unsafe { (self.raw.header().vtable.poll)(self.raw.ptr, cx) }
+    }
+
+    /// Drops the future (a cancellation or the teardown) and stores
+    /// `Err(cancelled)`; the payload if the future's `Drop` panicked.
+    /// Nothing to do if the task is already complete.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside the task's own poll.
+    pub(crate) fn cancel_future(&self) -> Option<Payload> {
+        if self.is_complete() {
+            return None;
+        }
+        assert!(
+            !self.view().state().is_running(),
+            "evloop: a task cancelled inside its own poll"
+        );
+        // SAFETY: loop thread; alive; not complete and not being polled.
+        unsafe { (self.raw.header().vtable.cancel)(self.raw.ptr) }
+    }
+
+    /// Marks the task complete (invariant 5): its future is gone.
+    pub(crate) fn set_complete(&self) {
+        self.raw.header().state.set_complete();
+    }
+
+    /// Moves the output out.
+    ///
+    /// # Safety
+    ///
+    /// `T` must be the future's output type.
+    pub(crate) unsafe fn take_output<T>(&self) -> Option<Result<T, TaskError>> {
+        let mut out: Option<Result<T, TaskError>> = None;
+        // SAFETY: loop thread; `out` has the type the vtable writes, per
+        // the caller.
+        unsafe {
+            (self.raw.header().vtable.take_output)(self.raw.ptr, &mut out as *mut _ as *mut ())
+        };
+        out
+    }
+
+    /// Drops the output (if any is stored), returning a panic payload
+    /// nobody retrieved.
+    pub(crate) fn discard_output(&self) -> Option<Payload> {
+        // SAFETY: loop thread; alive. A stage that is not `Finished` is
+        // left alone.
+        unsafe { (self.raw.header().vtable.discard_output)(self.raw.ptr) }
+    }
+}
+
 impl Clone for LocalRef {
     fn clone(&self) -> LocalRef {
-        // SAFETY: a `LocalRef` lives on its loop's thread; no user code inside.
-        unsafe { self.raw.with_local(|l| l.local_refs += 1) };
+        let refs = &self.raw.header().local.refs;
+        refs.set(refs.get() + 1);
         LocalRef {
             raw: ManuallyDrop::new(RawTask {
                 ptr: self.raw.ptr,
@@ -364,19 +494,26 @@ impl Clone for LocalRef {
 
 impl Drop for LocalRef {
     fn drop(&mut self) {
-        // SAFETY: as in `clone`.
-        let last = unsafe {
-            self.raw.with_local(|l| {
-                // An underflow would mean a freed task is still in use:
-                // stop rather than go on silently.
-                l.local_refs = l
-                    .local_refs
-                    .checked_sub(1)
-                    .unwrap_or_else(|| std::process::abort());
-                l.local_refs == 0
-            })
-        };
-        if last {
+        let refs = &self.raw.header().local.refs;
+        // An underflow would mean a freed task is still in use: stop
+        // rather than go on silently.
+        let left = refs
+            .get()
+            .checked_sub(1)
+            .unwrap_or_else(|| std::process::abort());
+        refs.set(left);
+        if left == 0 {
+            // The last loop-thread owner: no `Task` handle, no registry
+            // entry, no queued entry. A join waiter left behind would be
+            // dropped wherever the memory is freed; drop it here, on the
+            // loop thread (invariant 4).
+            drop(
+                self.raw
+                    .header()
+                    .local
+                    .join_waiter
+                    .replace(JoinWaiter::None),
+            );
             // SAFETY: the loop-thread owners' unit of `refs` is released
             // exactly once, by the last of them.
             unsafe { ManuallyDrop::drop(&mut self.raw) }
@@ -385,134 +522,97 @@ impl Drop for LocalRef {
 }
 
 /// Who awaits a `Task` handle.
+#[derive(Default)]
 pub(crate) enum JoinWaiter {
+    #[default]
     None,
     /// A task of the same loop, by registry key and address: no reference
     /// is held, so no atomic is touched. The loop checks the registry
     /// before waking it: if the key now holds another task (the awaiter
     /// finished and its slot was reused), that one gets a spurious wake,
     /// which futures must tolerate.
-    Local {
-        key: usize,
-        task: TaskPtr,
-    },
+    Local { key: usize, task: usize },
     /// Any other waker.
     Waker(Waker),
 }
 
 impl JoinWaiter {
-    /// The waiter for `waker`, awaiting a task owned by `owner`.
-    ///
-    /// # Safety
-    ///
-    /// On `owner`'s loop thread.
-    pub(crate) unsafe fn for_waker(waker: &Waker, owner: &Arc<Shared>) -> JoinWaiter {
-        if std::ptr::eq(waker.vtable(), &WAKER_VTABLE) {
-            // SAFETY: an evloop waker's data is a live task header.
-            let header = unsafe { header(NonNull::new_unchecked(waker.data() as *mut Header)) };
-            if Arc::ptr_eq(&header.owner, owner) {
-                // SAFETY: same loop, so this is its thread; no user code.
-                let key = header.local.with(|l| unsafe { (*l).registry_key });
-                let task = TaskPtr(NonNull::from(header));
-                return JoinWaiter::Local { key, task };
-            }
-        }
-        JoinWaiter::Waker(waker.clone())
-    }
-
-    /// What it takes to tell whether this waiter already stands for
-    /// `waker`, read without touching any task's `Local`: the caller holds
-    /// this task's `Local` borrowed, and `waker` may be this very task's
-    /// (a task that awaits its own handle), so the second half of the check
-    /// ([`JoinMatch::finish`]) runs after that borrow ends.
-    pub(crate) fn matches(&self, waker: &Waker) -> JoinMatch {
-        match self {
-            JoinWaiter::None => JoinMatch::Decided(false),
-            JoinWaiter::Local { key, task } => {
-                if std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
-                    && waker.data() as usize == task.addr()
-                {
-                    JoinMatch::SameTask { key: *key }
-                } else {
-                    JoinMatch::Decided(false)
-                }
-            }
-            JoinWaiter::Waker(w) => JoinMatch::Decided(w.will_wake(waker)),
+    /// The waiter for `waker`, awaiting a task of `scheduler`'s loop.
+    pub(crate) fn for_waker(waker: &Waker, scheduler: &Scheduler) -> JoinWaiter {
+        match waker_view(waker, scheduler) {
+            Some(view) => JoinWaiter::Local {
+                key: view.registry_key(),
+                task: waker.data() as usize,
+            },
+            None => JoinWaiter::Waker(waker.clone()),
         }
     }
 }
 
-/// The first half of "does the join waiter already stand for this waker?"
-/// ([`JoinWaiter::matches`]).
-pub(crate) enum JoinMatch {
-    Decided(bool),
-    /// `waker` is an evloop waker for the task recorded as the waiter; it
-    /// is the same waiter only if that task still has registry key `key`
-    /// (a new task at a freed task's address must not be mistaken for it).
-    SameTask {
-        key: usize,
-    },
+/// The loop-thread view of the task behind `waker`, if it is an evloop
+/// task waker of `scheduler`'s loop.
+fn waker_view<'a>(waker: &'a Waker, scheduler: &'a Scheduler) -> Option<View<'a>> {
+    if !is_task_waker(waker) {
+        return None;
+    }
+    // SAFETY: an evloop waker's data is a live task header (the waker owns
+    // a reference), which outlives the borrow of the waker.
+    let header = unsafe { header(NonNull::new_unchecked(waker.data() as *mut Header)) };
+    Arc::ptr_eq(&header.owner, scheduler.remote()).then(|| View::new(header))
 }
 
-impl JoinMatch {
-    /// The answer.
-    ///
-    /// # Safety
-    ///
-    /// On `owner`'s loop thread, with no borrow of any task's `Local` held.
-    pub(crate) unsafe fn finish(self, waker: &Waker, owner: &Arc<Shared>) -> bool {
-        match self {
-            JoinMatch::Decided(same) => same,
-            JoinMatch::SameTask { key } => {
-                // SAFETY: an evloop waker's data is a live task header.
-                let header = unsafe { header(NonNull::new_unchecked(waker.data() as *mut Header)) };
-                // The owner first: only then is the header's `Local` ours
-                // to read. SAFETY: same loop, so this thread; no borrow of
-                // it is held (the caller's promise); no user code.
-                Arc::ptr_eq(&header.owner, owner)
-                    && header.local.with(|l| unsafe { (*l).registry_key }) == key
-            }
+/// A ready-queue entry for a task: a pointer that owns no reference
+/// (invariant 2 says why the task is alive while it is queued). `!Send`,
+/// not `Copy`: only the task layer makes one, when it pushes an entry.
+pub(crate) struct TaskEntry(NonNull<Header>);
+
+impl TaskEntry {
+    fn header(&self) -> &Header {
+        // SAFETY: a queued task is alive (invariant 2), for as long as
+        // this entry is in, or just popped from, the queue.
+        unsafe { header(self.0) }
+    }
+
+    /// The loop-thread view of the queued task.
+    pub(crate) fn view(&self) -> View<'_> {
+        View::new(self.header())
+    }
+
+    /// The entry was popped: the task's turn. Returns a reference for the
+    /// turn, or `None` for a stale entry of a completed task, whose
+    /// reference (handed to it when the task completed) is released here.
+    /// Clears `SCHEDULED` either way.
+    pub(crate) fn start(self) -> Option<LocalRef> {
+        let view = self.view();
+        view.update(state::Local::take_turn);
+        if self.header().state.is_complete() {
+            // SAFETY: the entry of a completed task owns the registry's
+            // former reference (invariant 2), consumed here once.
+            drop(unsafe { self.into_owned() });
+            return None;
+        }
+        let refs = &self.header().local.refs;
+        refs.set(refs.get() + 1);
+        // SAFETY: the task is alive (registry) and the count just taken
+        // belongs to the new `LocalRef`.
+        Some(unsafe { self.into_owned() })
+    }
+
+    /// Drops an entry without running it (teardown): a completed task's
+    /// entry releases its reference.
+    pub(crate) fn discard(self) {
+        if self.header().state.is_complete() {
+            // SAFETY: as in `start`.
+            drop(unsafe { self.into_owned() });
         }
     }
-}
 
-/// A pointer to a task that owns no reference: what the ready queue holds
-/// (invariant 2 says why the task is alive while it is queued).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TaskPtr(NonNull<Header>);
-
-impl TaskPtr {
-    /// A `RawTask` view that must not be dropped (it owns no reference).
+    /// Turns the entry into the loop-thread reference it stands for.
     ///
     /// # Safety
     ///
-    /// The task must be alive for as long as the view is used.
-    pub(crate) unsafe fn borrow(self) -> ManuallyDrop<RawTask> {
-        ManuallyDrop::new(RawTask {
-            ptr: self.0,
-            _not_send: PhantomData,
-        })
-    }
-
-    /// Where the task was spawned.
-    ///
-    /// # Safety
-    ///
-    /// The task must be alive, and this must be its loop's thread.
-    pub(crate) unsafe fn location(self) -> &'static Location<'static> {
-        // SAFETY: alive (the caller's promise); loop thread, and reading
-        // the location runs no user code.
-        unsafe { self.borrow().with_local(|l| l.location) }
-    }
-
-    /// Takes over the loop-thread reference that this pointer stands for
-    /// (a queue entry of a completed task, invariant 2).
-    ///
-    /// # Safety
-    ///
-    /// A `LocalRef` must have been handed to this entry (forgotten), and is
-    /// consumed.
-    pub(crate) unsafe fn into_owned(self) -> LocalRef {
+    /// A unit of `Local::refs` must belong to this entry, and is consumed.
+    unsafe fn into_owned(self) -> LocalRef {
         LocalRef {
             raw: ManuallyDrop::new(RawTask {
                 ptr: self.0,
@@ -520,10 +620,17 @@ impl TaskPtr {
             }),
         }
     }
+}
 
-    /// The task's address, as `ptr_eq` compares it.
-    pub(crate) fn addr(self) -> usize {
-        self.0.as_ptr() as usize
+impl LocalRef {
+    /// The registry lets go of a completed task: if an entry for it is
+    /// still in the ready queue, the reference passes to that entry
+    /// (invariant 2), which releases it when popped.
+    pub(crate) fn release_from_registry(self) {
+        debug_assert!(self.is_complete());
+        if self.view().state().is_scheduled() {
+            std::mem::forget(self);
+        }
     }
 }
 
@@ -542,12 +649,10 @@ impl RemoteTask {
         RemoteTask(task)
     }
 
-    /// Back to a loop-thread reference.
-    ///
-    /// # Safety
-    ///
-    /// Only on the thread of the loop that owns the task.
-    pub(crate) unsafe fn into_local(self) -> RawTask {
+    /// Back to a reference, on the loop thread: the loop took the task's
+    /// `Wake` job, so later remote wakes must queue it again.
+    pub(crate) fn arrive(self) -> RawTask {
+        self.0.header().state.clear_remote();
         self.0
     }
 }
@@ -628,7 +733,7 @@ unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a mut Stage<F> {
 }
 
 unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
-    // SAFETY: per `RawTask::poll`'s contract.
+    // SAFETY: per `LocalRef::poll`.
     let stage = unsafe { stage::<F>(ptr) };
     let Stage::Running(future) = stage else {
         return Poll::Ready(());
@@ -662,7 +767,7 @@ unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()
 }
 
 unsafe fn cancel<F: Future>(ptr: NonNull<Header>) -> Option<Payload> {
-    // SAFETY: per `RawTask::cancel`'s contract.
+    // SAFETY: per `LocalRef::cancel_future`.
     let stage = unsafe { stage::<F>(ptr) };
     let dropped = catch_unwind(AssertUnwindSafe(|| *stage = Stage::Consumed));
     *stage = Stage::Finished(Err(TaskError::cancelled()));
@@ -670,7 +775,7 @@ unsafe fn cancel<F: Future>(ptr: NonNull<Header>) -> Option<Payload> {
 }
 
 unsafe fn take_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
-    // SAFETY: per `RawTask::take_output`'s contract.
+    // SAFETY: per `LocalRef::take_output`.
     let stage = unsafe { stage::<F>(ptr) };
     if let Stage::Finished(output) = std::mem::replace(stage, Stage::Consumed) {
         // SAFETY: the caller passed an `Option<Result<F::Output, TaskError>>`.
@@ -679,7 +784,7 @@ unsafe fn take_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
 }
 
 unsafe fn discard_output<F: Future>(ptr: NonNull<Header>) -> Option<Payload> {
-    // SAFETY: per `RawTask::discard_output`'s contract.
+    // SAFETY: per `LocalRef::discard_output`.
     let stage = unsafe { stage::<F>(ptr) };
     let Stage::Finished(output) = std::mem::replace(stage, Stage::Consumed) else {
         return None;
@@ -698,15 +803,15 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
 
 // ---- the waker -------------------------------------------------------------
 
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
 /// Whether `waker` is a task waker of evloop's: cloning or dropping one
 /// touches only the task's atomic count and runs no code of anybody else's
 /// (so a loop-local list may clone it while borrowed).
 pub(crate) fn is_task_waker(waker: &Waker) -> bool {
     std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
 }
-
-static WAKER_VTABLE: RawWakerVTable =
-    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
 
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
     // SAFETY: an evloop waker's data is a live header it holds a reference to.
@@ -722,7 +827,7 @@ unsafe fn waker_wake(data: *const ()) {
         ptr,
         _not_send: PhantomData,
     };
-    crate::context::wake(&task);
+    super::context::wake(&task);
 }
 
 unsafe fn waker_wake_by_ref(data: *const ()) {
@@ -733,7 +838,7 @@ unsafe fn waker_wake_by_ref(data: *const ()) {
         ptr,
         _not_send: PhantomData,
     });
-    crate::context::wake(&task);
+    super::context::wake(&task);
 }
 
 unsafe fn waker_drop(data: *const ()) {

@@ -1,0 +1,130 @@
+//! A task's turn on the loop (its poll, or the drop of a cancelled
+//! future), its end, the I/O budget of one poll, and what the loop tells
+//! about its tasks. The bookkeeping itself (registry, state bits, entries)
+//! is the task layer's (`task::Scheduler`); this is what the loop adds:
+//! counters, the budget, reports.
+
+use std::future::Future;
+use std::panic::Location;
+use std::task::Context;
+
+use super::Core;
+use crate::exception::ExceptionSource;
+use crate::stats::bump;
+use crate::task::{Finished, LocalRef, Task, TaskEntry, TaskInfo, TaskState};
+
+/// How many I/O operations one poll of a task may complete before the
+/// next ready one makes it yield (tokio's coop budget is 128 too). An
+/// operation on a socket that is always ready (a peer that streams as fast
+/// as it is read) never returns `Pending` on its own, so without a budget
+/// one task could hold the loop for as long as the peer keeps up: no
+/// timer, no other task, no I/O poll in between. Past the budget the
+/// operation wakes the task and returns `Pending`: the task goes to the
+/// back of the ready queue and everything queued before it runs first.
+pub(crate) const TASK_IO_BUDGET: u32 = 128;
+
+/// The budget outside a task poll (a callback that polls an I/O future
+/// by hand): not limited.
+pub(super) const NO_IO_BUDGET_LIMIT: u32 = u32::MAX;
+
+impl Core {
+    pub(crate) fn spawn<F>(&self, future: F, at: &'static Location<'static>) -> Task<F::Output>
+    where
+        F: Future + 'static,
+    {
+        self.sched.spawn(future, at)
+    }
+
+    /// A task's turn: polls it once, or drops its future if it was
+    /// cancelled. A stale entry (the task completed since it was queued)
+    /// is discarded.
+    pub(super) fn run_task(&self, entry: TaskEntry) {
+        let Some(task) = entry.start() else {
+            return;
+        };
+        bump(&self.counters.tasks_polled);
+        if task.view().state().cancel_requested() {
+            if let Some(payload) = task.cancel_future() {
+                self.report(ExceptionSource::Drop, task.view().location(), payload);
+            }
+            return self.finish(&task);
+        }
+        let waker = task.waker_ref();
+        let mut cx = Context::from_waker(&waker);
+        // Polls never nest (the loop cannot be re-entered), so no outer
+        // task to restore.
+        self.current_task.set(Some(task.view().registry_key()));
+        self.io_budget.set(TASK_IO_BUDGET);
+        let ready = task.poll(&mut cx).is_ready();
+        self.io_budget.set(NO_IO_BUDGET_LIMIT);
+        self.current_task.set(None);
+        if ready {
+            self.finish(&task);
+        }
+    }
+
+    /// The future is gone: the scheduler marks the task complete and lets
+    /// it go; here, whoever awaits it is woken and a panic nobody will read
+    /// goes to the exception handler.
+    pub(super) fn finish(&self, task: &LocalRef) {
+        let Finished {
+            joiner,
+            unretrieved,
+        } = self.sched.finish(task);
+        if let Some(payload) = unretrieved {
+            self.report(ExceptionSource::Task, task.view().location(), payload);
+        }
+        if let Some(waker) = joiner {
+            self.wake_isolated(waker);
+        }
+    }
+
+    /// Whether the task being polled may complete another I/O operation.
+    pub(crate) fn io_budget_left(&self) -> bool {
+        let left = self.io_budget.get() > 0;
+        if !left {
+            bump(&self.counters.budget_yields);
+        }
+        left
+    }
+
+    /// An I/O operation completed.
+    pub(crate) fn spend_io_budget(&self) {
+        self.io_budget.set(self.io_budget.get().saturating_sub(1));
+    }
+
+    /// Every task that is not finished, by id.
+    pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
+        let mut infos: Vec<TaskInfo> = self
+            .sched
+            .tasks()
+            .iter()
+            .map(|t| self.task_info(t))
+            .collect();
+        infos.sort_by_key(|i| i.id);
+        infos
+    }
+
+    /// The task being polled, if any.
+    pub(crate) fn current_task(&self) -> Option<TaskInfo> {
+        let task = self.sched.task(self.current_task.get()?)?;
+        Some(self.task_info(&task))
+    }
+
+    fn task_info(&self, task: &LocalRef) -> TaskInfo {
+        let view = task.view();
+        let bits = view.state();
+        let state = match () {
+            _ if bits.is_running() => TaskState::Running,
+            _ if bits.cancel_requested() => TaskState::Cancelling,
+            _ if bits.is_scheduled() => TaskState::Scheduled,
+            _ => TaskState::Waiting,
+        };
+        TaskInfo {
+            id: view.id(),
+            name: self.sched.name(view.id()),
+            location: view.location(),
+            state,
+        }
+    }
+}

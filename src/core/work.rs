@@ -1,0 +1,137 @@
+//! The ways work gets onto the loop besides tasks: callbacks (`call_soon`),
+//! timers (`call_later`, `sleep`), threadsafe setters of `LoopFuture`s,
+//! and the built-in executor; each with its cancel.
+
+use std::any::Any;
+use std::panic::Location;
+use std::sync::Arc;
+use std::task::Waker;
+
+use super::{Core, TimerEntry};
+use crate::callback::InlineFn;
+use crate::error::LoopClosed;
+use crate::executor::ThreadPool;
+use crate::ready::Callback;
+use crate::stats::Counters;
+use crate::task::{Handler, Runnable};
+use crate::timer::TimerKey;
+
+/// Identifies a registered `LoopFuture` for a `ThreadsafeSetter`: a slab key
+/// and a generation, so an id never reaches a later registration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SetterId {
+    key: usize,
+    generation: u64,
+}
+
+impl Core {
+    pub(crate) fn call_soon(
+        &self,
+        f: InlineFn,
+        location: &'static Location<'static>,
+    ) -> Result<u64, LoopClosed> {
+        if self.is_closed() {
+            return Err(LoopClosed);
+        }
+        Ok(self
+            .sched
+            .ready()
+            .borrow_mut()
+            .push(Runnable::Callback(Callback { f, location })))
+    }
+
+    /// Cancels a queued callback; drops it after the borrow is released.
+    pub(crate) fn cancel_callback(&self, seq: u64) -> bool {
+        let cb = self.sched.ready().borrow_mut().cancel(seq);
+        cb.is_some()
+    }
+
+    pub(crate) fn callback_pending(&self, seq: u64) -> bool {
+        self.sched.ready().borrow().is_pending(seq)
+    }
+
+    pub(crate) fn add_timer(
+        &self,
+        deadline: u64,
+        entry: TimerEntry,
+    ) -> Result<TimerKey, LoopClosed> {
+        if self.is_closed() {
+            return Err(LoopClosed);
+        }
+        Ok(self.timers.borrow_mut().insert(deadline, entry))
+    }
+
+    /// Removes a timer; the entry is dropped after the borrow is released.
+    pub(crate) fn remove_timer(&self, key: TimerKey) -> bool {
+        let entry = self.timers.borrow_mut().remove(key);
+        entry.is_some()
+    }
+
+    /// For `Sleep`: `None` once the timer fired (or was removed); else
+    /// refreshes the stored waker. A waker of another executor is cloned,
+    /// and the old one dropped, with the wheel not borrowed (either may
+    /// run that executor's code, which may call back into the loop).
+    pub(crate) fn refresh_timer_waker(&self, key: TimerKey, waker: &Waker) -> Option<()> {
+        let current = match self.timers.borrow().get(key)? {
+            TimerEntry::Waker(w) => w.will_wake(waker),
+            TimerEntry::Callback(_) => return None,
+        };
+        if !current {
+            let new = waker.clone();
+            let old = match self.timers.borrow_mut().get_mut(key) {
+                Some(TimerEntry::Waker(w)) => Some(std::mem::replace(w, new)),
+                _ => None, // the clone fired or removed it: nothing to refresh
+            };
+            drop(old);
+        }
+        Some(())
+    }
+
+    /// Counts work in flight on other threads (`+1` / `-1`).
+    pub(crate) fn external_work(&self, delta: isize) {
+        self.external
+            .set(self.external.get().wrapping_add_signed(delta));
+    }
+
+    /// The built-in executor, started on first use.
+    pub(crate) fn default_executor(&self) -> Arc<ThreadPool> {
+        let mut slot = self.executor.borrow_mut();
+        slot.get_or_insert_with(|| {
+            Arc::new(ThreadPool::with_spin(
+                self.executor_threads,
+                self.shared().spin,
+            ))
+        })
+        .clone()
+    }
+
+    /// Waits for the built-in executor's jobs and stops its threads.
+    pub(crate) fn shutdown_default_executor(&self) {
+        let pool = self.executor.borrow_mut().take();
+        if let Some(pool) = pool {
+            pool.shutdown();
+            Counters::high_water(&self.counters.executor_high_water, pool.most_in_flight());
+        }
+    }
+
+    /// Registers a `LoopFuture` for a threadsafe setter.
+    pub(crate) fn register_setter(&self, future: Box<dyn Any>) -> SetterId {
+        let generation = self.setter_generation.get() + 1;
+        self.setter_generation.set(generation);
+        let key = self.setters.borrow_mut().insert((generation, future));
+        SetterId { key, generation }
+    }
+
+    /// Takes back the `LoopFuture` registered as `id`, if still there.
+    pub(crate) fn take_setter(&self, id: SetterId) -> Option<Box<dyn Any>> {
+        let mut setters = self.setters.borrow_mut();
+        match setters.get(id.key) {
+            Some((g, _)) if *g == id.generation => Some(setters.remove(id.key).1),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set_handler(&self, handler: Option<Handler>) {
+        self.sched.set_handler(handler);
+    }
+}

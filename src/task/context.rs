@@ -1,0 +1,90 @@
+//! The one piece of thread-local state: which loop is running on this
+//! thread.
+//!
+//! It holds what tasks need to schedule themselves — the running loop's
+//! [`Scheduler`] — and, for the layers above, the loop itself, as an
+//! opaque `Rc<dyn Any>` this layer knows nothing about (the loop's own
+//! module turns it back into its type). A task's waker uses the scheduler
+//! to take the local path: woken on the thread where its own loop is
+//! running, a task goes straight onto the ready queue (no lock, no
+//! syscall); woken anywhere else, it goes through the loop's remote queue.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::raw::RawTask;
+use super::scheduler::{wake_remote, Scheduler};
+
+struct Running {
+    scheduler: Rc<Scheduler>,
+    /// The loop (its `Core`), for the layers above.
+    owner: Rc<dyn Any>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// Marks a loop as running on this thread until the guard drops: its
+/// scheduler, and the loop itself as `owner`. Fails if any loop is already
+/// running here.
+pub(crate) fn enter(scheduler: &Rc<Scheduler>, owner: Rc<dyn Any>) -> Option<EnterGuard> {
+    CURRENT.with(|c| {
+        // Borrowed means some loop code is on the stack: already running.
+        let mut c = c.try_borrow_mut().ok()?;
+        if c.is_some() {
+            return None;
+        }
+        *c = Some(Running {
+            scheduler: scheduler.clone(),
+            owner,
+        });
+        Some(EnterGuard(()))
+    })
+}
+
+/// Clears the running loop on drop, also while unwinding.
+pub(crate) struct EnterGuard(());
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        // Take the `Rc`s out before dropping them, outside the borrow.
+        let running = CURRENT.try_with(|c| c.borrow_mut().take()).ok().flatten();
+        drop(running);
+    }
+}
+
+/// The running loop, as the type its module stored (`None` if no loop
+/// runs here, or it is of another type).
+pub(crate) fn owner<T: 'static>() -> Option<Rc<T>> {
+    let owner = CURRENT
+        .try_with(|c| c.borrow().as_ref().map(|r| r.owner.clone()))
+        .ok()
+        .flatten()?;
+    owner.downcast::<T>().ok()
+}
+
+/// Runs `f` with the running loop's scheduler, without cloning its `Rc`
+/// (the hot path of `evloop::ensure_future`); `None` if no loop runs here.
+pub(crate) fn with_scheduler<R>(f: impl FnOnce(&Rc<Scheduler>) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(|r| f(&r.scheduler)))
+        .ok()
+        .flatten()
+}
+
+/// Wakes `task`: onto the ready queue if its loop is running on this
+/// thread, through the loop's remote queue otherwise (another thread, the
+/// loop not running, or this thread's thread-local already destroyed).
+pub(crate) fn wake(task: &RawTask) {
+    let local = CURRENT
+        .try_with(|c| match &*c.borrow() {
+            Some(r) => r.scheduler.schedule(task),
+            None => false,
+        })
+        .unwrap_or(false);
+    if !local {
+        wake_remote(task);
+    }
+}

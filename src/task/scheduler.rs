@@ -1,0 +1,337 @@
+//! [`Scheduler`]: what tasks need from their loop, and nothing more — the
+//! ready queue, the registry of live tasks, the closed flag, the remote
+//! queue for wakes from other threads, the tasks' names and the exception
+//! handler their reports go to.
+//!
+//! The loop (`core`) holds one in an `Rc` and runs what it queues; a
+//! `Task` handle holds one too, and the thread-local (`context`) points at
+//! the running loop's, so a waker finds its loop's queue with no lock and
+//! no syscall. `!Send` and `!Sync`: a `&Scheduler` exists only on its
+//! loop's thread, which is what lets [`RawTask::local_view`] hand out a
+//! task's loop-thread part safely.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
+
+use slab::Slab;
+
+use super::raw::{JoinWaiter, LocalRef, Payload, RawTask, RemoteTask, TaskEntry};
+use super::{state, Task};
+use crate::callback::SendFn;
+use crate::exception::{drop_payload, print_default, print_line, Exception, ExceptionSource};
+use crate::ready::{self, ReadyQueue};
+use crate::remote::{Job, Shared};
+
+/// One unit of work in the ready queue: a callback, a task's entry, an
+/// expired timer, or a hole left by a cancel.
+pub(crate) type Runnable = ready::Runnable<TaskEntry>;
+
+/// A job from another thread.
+pub(crate) enum RemoteJob {
+    /// `call_soon_threadsafe`, with where it was called from. Small
+    /// closures travel inline, with no allocation.
+    Call(SendFn, &'static Location<'static>),
+    /// A task woken off the loop thread (its `REMOTE_SCHEDULED` bit is set).
+    Wake(RemoteTask),
+}
+
+impl Job for RemoteJob {
+    fn is_call(&self) -> bool {
+        matches!(self, RemoteJob::Call(..))
+    }
+}
+
+/// The loop's remote queue, as every task header and `LoopHandle` holds it.
+pub(crate) type Remote = Shared<RemoteJob>;
+
+/// The exception handler, shared out of its `RefCell` before it is called.
+pub(crate) type Handler = Rc<dyn Fn(&Exception<'_>)>;
+
+/// A loop's scheduling state (see the module docs).
+pub(crate) struct Scheduler {
+    ready: RefCell<ReadyQueue<TaskEntry>>,
+    /// Every task whose future is alive; each entry owns a reference.
+    registry: RefCell<Slab<LocalRef>>,
+    closed: Cell<bool>,
+    remote: Arc<Remote>,
+    /// The names of named tasks that are not finished, by id: a side
+    /// table, so that unnamed tasks pay nothing.
+    names: RefCell<HashMap<u64, Arc<str>>>,
+    handler: RefCell<Option<Handler>>,
+    /// `!Send` and `!Sync` (module docs).
+    _loop_thread: PhantomData<Rc<()>>,
+}
+
+/// What [`Scheduler::finish`] leaves for the caller to do outside its
+/// bookkeeping: wake the awaiter, report a panic nobody will read.
+pub(crate) struct Finished {
+    pub(crate) joiner: Option<Waker>,
+    pub(crate) unretrieved: Option<Payload>,
+}
+
+impl Scheduler {
+    pub(crate) fn new(remote: Arc<Remote>) -> Scheduler {
+        Scheduler {
+            ready: RefCell::default(),
+            registry: RefCell::default(),
+            closed: Cell::new(false),
+            remote,
+            names: RefCell::default(),
+            handler: RefCell::new(None),
+            _loop_thread: PhantomData,
+        }
+    }
+
+    pub(crate) fn remote(&self) -> &Arc<Remote> {
+        &self.remote
+    }
+
+    /// The ready queue. Borrowed only briefly, never across user code.
+    pub(crate) fn ready(&self) -> &RefCell<ReadyQueue<TaskEntry>> {
+        &self.ready
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// The loop closes: nothing is queued any more (`close()` empties what
+    /// is there).
+    pub(crate) fn close(&self) {
+        self.closed.set(true);
+    }
+
+    // ---- spawning and waking ------------------------------------------------
+
+    /// Allocates a task around `future`, registers it and queues its first
+    /// turn. On a closed loop the task is cancelled at once (never a panic:
+    /// spawning from a `Drop` that runs during `close()` must not abort).
+    pub(crate) fn spawn<F>(
+        self: &Rc<Self>,
+        future: F,
+        at: &'static Location<'static>,
+    ) -> Task<F::Output>
+    where
+        F: Future + 'static,
+    {
+        let task = RawTask::allocate(future, self.remote.clone(), at);
+        if self.closed.get() {
+            if let Some(payload) = task.cancel_future() {
+                self.report(ExceptionSource::Drop, at, payload);
+            }
+            task.set_complete();
+            return Task::from_raw(task, self.clone());
+        }
+        let view = task.view();
+        view.set_registry_key(self.registry.borrow_mut().insert(task.clone()));
+        view.update(state::Local::schedule);
+        // The id is the first entry's sequence number (+ 1, so that 0 means
+        // "never registered"): unique and increasing, at no extra cost.
+        let seq = self
+            .ready
+            .borrow_mut()
+            .push(ready::Runnable::Task(task.entry()));
+        view.set_id(seq + 1);
+        Task::from_raw(task, self.clone())
+    }
+
+    /// Wakes `task`: onto the ready queue if this is its loop (no lock, no
+    /// atomic, no syscall), through its loop's remote queue otherwise, or
+    /// when the ready queue cannot be pushed right now.
+    pub(crate) fn wake(&self, task: &RawTask) {
+        if !self.schedule(task) {
+            wake_remote(task);
+        }
+    }
+
+    /// The local path of a wake: pushes an entry unless the task is queued
+    /// already or complete. `false` if refused (another loop's task, the
+    /// queue borrowed right now, or the loop closed).
+    pub(crate) fn schedule(&self, task: &RawTask) -> bool {
+        let Some(view) = task.local_view(self) else {
+            return false;
+        };
+        if self.closed.get() {
+            return false;
+        }
+        let Ok(mut ready) = self.ready.try_borrow_mut() else {
+            return false;
+        };
+        if !task.is_complete() && view.update(state::Local::schedule) {
+            ready.push(ready::Runnable::Task(task.entry()));
+        }
+        true
+    }
+
+    /// A task woken from another thread arrived through the remote queue:
+    /// the entry to push, if it must be queued.
+    pub(crate) fn arrived(&self, task: RemoteTask) -> Option<TaskEntry> {
+        let task = task.arrive();
+        let view = task.local_view(self)?;
+        (!task.is_complete() && view.update(state::Local::schedule)).then(|| task.entry())
+    }
+
+    // ---- finishing ----------------------------------------------------------
+
+    /// The future is gone (it completed, panicked or was cancelled): mark
+    /// the task complete, take it out of the registry (its reference passes
+    /// to a queued entry if there is one, invariant 2), forget its name.
+    /// A detached task's output is dropped here; what is left to do comes
+    /// back.
+    pub(crate) fn finish(&self, task: &LocalRef) -> Finished {
+        task.set_complete();
+        let view = task.view();
+        let join = view.replace_join_waiter(JoinWaiter::None);
+        let state = view.state();
+        if state.is_named() {
+            self.names.borrow_mut().remove(&view.id());
+        }
+        let key = view.registry_key();
+        let entry = {
+            let mut registry = self.registry.borrow_mut();
+            match registry.get(key) {
+                Some(t) if t.ptr_eq(task) => Some(registry.remove(key)),
+                _ => None,
+            }
+        };
+        // Handed over even if what follows unwinds.
+        let _registry_ref = RegistryRef(entry);
+        let unretrieved = if state.is_detached() {
+            task.discard_output()
+        } else {
+            None
+        };
+        Finished {
+            joiner: self.joiner_to_wake(join),
+            unretrieved,
+        }
+    }
+
+    /// Wakes a task of this loop that awaits a finished task; a waker of
+    /// another executor comes back, for the caller to wake with its panic
+    /// isolated. A local waiter is looked up in the registry: no reference
+    /// was held (see `JoinWaiter`).
+    fn joiner_to_wake(&self, join: JoinWaiter) -> Option<Waker> {
+        match join {
+            JoinWaiter::None => None,
+            JoinWaiter::Waker(w) => Some(w),
+            JoinWaiter::Local { key, task } => {
+                let waiter = self
+                    .registry
+                    .borrow()
+                    .get(key)
+                    .filter(|t| t.addr() == task)
+                    .cloned();
+                if let Some(waiter) = waiter {
+                    self.schedule(&waiter);
+                }
+                None
+            }
+        }
+    }
+
+    // ---- the registry ---------------------------------------------------------
+
+    /// A reference to each task whose future is alive.
+    pub(crate) fn tasks(&self) -> Vec<LocalRef> {
+        self.registry
+            .borrow()
+            .iter()
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// The task registered under `key`, if any.
+    pub(crate) fn task(&self, key: usize) -> Option<LocalRef> {
+        self.registry.borrow().get(key).cloned()
+    }
+
+    /// Teardown: every registered task, out of the registry.
+    pub(crate) fn take_tasks(&self) -> Vec<LocalRef> {
+        self.registry.borrow_mut().drain().collect()
+    }
+
+    // ---- names ------------------------------------------------------------------
+
+    pub(crate) fn name(&self, id: u64) -> Option<Arc<str>> {
+        let names = self.names.borrow();
+        if names.is_empty() {
+            return None;
+        }
+        names.get(&id).cloned()
+    }
+
+    /// Names a task that is not finished.
+    pub(crate) fn set_name(&self, task: &LocalRef, name: Arc<str>) {
+        if task.is_complete() {
+            return;
+        }
+        let view = task.view();
+        view.update(state::Local::set_named);
+        let old = self.names.borrow_mut().insert(view.id(), name);
+        drop(old);
+    }
+
+    // ---- reports ----------------------------------------------------------------
+
+    pub(crate) fn set_handler(&self, handler: Option<Handler>) {
+        let old = self.handler.replace(handler);
+        drop(old);
+    }
+
+    /// Hands a panic or a report to the exception handler (or stderr). A
+    /// handler that panics itself is reported on stderr; the loop keeps
+    /// running. The handler is taken out of its cell before it is called:
+    /// it may replace itself.
+    pub(crate) fn report(
+        &self,
+        source: ExceptionSource,
+        at: &'static Location<'static>,
+        payload: Payload,
+    ) {
+        let handler = self.handler.borrow().clone();
+        let exception = Exception::new(source, at, &*payload);
+        match handler {
+            Some(h) => {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| h(&exception))) {
+                    print_line(format_args!(
+                        "evloop: the exception handler panicked while handling: {exception}"
+                    ));
+                    drop_payload(p); // the handler's own payload may panic on drop too
+                }
+            }
+            None => print_default(&exception),
+        }
+        drop_payload(payload);
+    }
+}
+
+/// Wakes `task` through its loop's remote queue (another thread, a loop
+/// that is not running, a queue that cannot be pushed now).
+pub(crate) fn wake_remote(task: &RawTask) {
+    if task.mark_remote_scheduled() {
+        // A refused job (closed loop) drops its reference here: teardown
+        // has already dropped the future, so this frees at most memory.
+        let _ = task
+            .owner()
+            .push(RemoteJob::Wake(RemoteTask::new(task.clone())));
+    }
+}
+
+/// The registry's reference to a finishing task, released on drop (also
+/// while unwinding) with [`LocalRef::release_from_registry`].
+struct RegistryRef(Option<LocalRef>);
+
+impl Drop for RegistryRef {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.release_from_registry();
+        }
+    }
+}
