@@ -58,6 +58,7 @@
 //!
 //! See `docs/internals.md` for a guided tour of the loop.
 
+mod builder;
 mod callback;
 mod clock;
 mod concurrent;
@@ -84,9 +85,10 @@ mod trace;
 mod util;
 mod watch;
 
+pub use builder::Builder;
 pub use concurrent::{ConcurrentError, ConcurrentFuture};
 pub use error::{Cancelled, FutureError, LoopClosed, RunError, TaskError, TimedOut};
-pub use event_loop::{run, Builder, EventLoop};
+pub use event_loop::{run, EventLoop};
 pub use exception::{Exception, ExceptionSource};
 pub use executor::{Executor, Job, RunInExecutor, ThreadPool};
 pub use future::{LoopFuture, Taken, ThreadsafeSetter};
