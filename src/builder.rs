@@ -1,12 +1,10 @@
-//! [`Builder`]: the settings of a new [`EventLoop`].
+//! [`Builder`]: the settings of a new [`EventLoop`](crate::EventLoop)
+//! (`build` is beside `EventLoop`).
 
-use std::io;
-use std::rc::Rc;
 use std::time::Duration;
 
 use crate::clock::saturating_nanos;
-use crate::core::{Config, Core};
-use crate::event_loop::EventLoop;
+use crate::core::Config;
 
 /// Configures an [`EventLoop`].
 ///
@@ -16,7 +14,7 @@ use crate::event_loop::EventLoop;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
-    config: Config,
+    pub(crate) config: Config,
 }
 
 impl Builder {
@@ -211,10 +209,5 @@ impl Builder {
     pub fn trace(mut self, path: impl Into<std::path::PathBuf>) -> Builder {
         self.config.trace = Some(path.into());
         self
-    }
-
-    /// Builds the loop.
-    pub fn build(self) -> io::Result<EventLoop> {
-        Ok(EventLoop::owning(Rc::new(Core::new(&self.config)?)))
     }
 }

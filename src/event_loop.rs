@@ -554,6 +554,13 @@ impl Drop for StopWhenDone {
     }
 }
 
+impl Builder {
+    /// Builds the loop.
+    pub fn build(self) -> io::Result<EventLoop> {
+        Ok(EventLoop::owning(Rc::new(Core::new(&self.config)?)))
+    }
+}
+
 /// Runs `future` on a fresh loop to completion, then closes the loop
 /// (asyncio's `asyncio.run`).
 ///

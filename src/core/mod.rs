@@ -12,6 +12,7 @@
 //!   executor);
 //! - `report`: the stopwatch's verdicts, the exception handler's reports
 //!   and the trace hooks;
+//! - `signals`: the loop's signal state, and its teardown;
 //! - `teardown`: `close()`.
 //!
 //! Everything here is touched only by the loop's thread; what other threads
@@ -22,6 +23,7 @@
 
 mod iteration;
 mod report;
+mod signals;
 mod tasks;
 mod teardown;
 mod wait;
@@ -43,7 +45,6 @@ use slab::Slab;
 use crate::clock::Clock;
 use crate::error::RunError;
 use crate::executor::ThreadPool;
-use crate::io::signal::Signals;
 use crate::io::sources::{Dispatch, IoKey, Sources};
 use crate::ready::Callback;
 use crate::stats::{bump, Counters, Stats};
@@ -54,6 +55,7 @@ use crate::timer::{TimerKey, Wheel};
 use crate::trace::Tracer;
 use crate::watch::Watch;
 
+pub(crate) use signals::{Signals, Watched};
 pub(crate) use work::SetterId;
 
 /// The token of the `mio::Waker` of the remote queue. I/O sources use

@@ -30,7 +30,7 @@ impl Core {
         }
         self.sched.close();
         self.shared().close();
-        crate::io::signal::close(self);
+        self.close_signals(at);
         // Dropping user values may schedule more (a `Drop` that calls
         // `call_soon` gets `Err(LoopClosed)`, but one that wakes a task
         // still pushes it): repeat until everything is empty.

@@ -1,33 +1,28 @@
 //! The loop side of signal handling: the self-pipe is an fd source like any
 //! other, and each signal number read from it schedules its callback with
-//! `call_soon` (as asyncio's `_handle_signal` does). See `sys::signal` for
-//! the process-wide side.
+//! `call_soon` (as asyncio's `_handle_signal` does). The loop's state is
+//! `core::Signals`; the process-wide side is `sys::signal`.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::panic::Location;
 use std::rc::Rc;
 
 use crate::callback::InlineFn;
-use crate::core::Core;
+use crate::core::{Core, Watched};
 use crate::io::sources::{Direction, FdCallback};
 use crate::sys::signal;
 
-/// A loop's signal state: its self-pipe (made on first use) and callbacks.
-#[derive(Default)]
-pub(crate) struct Signals {
-    /// The read end (a `File`, so that `&File: Read` reads it) and the write end.
-    pipe: Option<(File, OwnedFd)>,
-    handlers: HashMap<libc::c_int, Rc<dyn Fn()>>,
-}
-
 /// `add_signal_handler`: watch `signum`, replacing an earlier callback.
-pub(crate) fn add(core: &Core, signum: libc::c_int, cb: Rc<dyn Fn()>) -> io::Result<()> {
+pub(crate) fn add(core: &Core, signum: libc::c_int, callback: Rc<dyn Fn()>) -> io::Result<()> {
     let write_fd = ensure_pipe(core)?;
-    signal::watch(signum, write_fd)?;
-    let old = core.signals().borrow_mut().handlers.insert(signum, cb);
+    let slot = signal::watch(signum, write_fd)?;
+    let old = core
+        .signals()
+        .borrow_mut()
+        .handlers
+        .insert(signum, Watched { callback, slot });
     drop(old);
     Ok(())
 }
@@ -43,18 +38,6 @@ pub(crate) fn remove(core: &Core, signum: libc::c_int) -> io::Result<bool> {
         signal::unwatch(signum, fd)?;
     }
     Ok(old.is_some())
-}
-
-/// Teardown: stop watching every signal (restoring the dispositions) and
-/// close the pipe.
-pub(crate) fn close(core: &Core) {
-    let state = std::mem::take(&mut *core.signals().borrow_mut());
-    if let Some((read, write)) = &state.pipe {
-        for signum in state.handlers.keys() {
-            let _ = signal::unwatch(*signum, write.as_raw_fd());
-        }
-        let _ = core.remove_fd_callback(read.as_raw_fd(), Direction::Read);
-    }
 }
 
 /// The pipe's write end, creating the pipe and its reader on first use.
@@ -74,8 +57,8 @@ fn ensure_pipe(core: &Core) -> io::Result<i32> {
     Ok(write_fd)
 }
 
-/// The pipe is readable: read every signal number and schedule each
-/// signal's callback.
+/// The pipe is readable: read every wake byte, acknowledge it (the next
+/// signal writes a new one), and schedule that signal's callback.
 fn drain(read_fd: i32) {
     let Some(core) = crate::core::current() else {
         return;
@@ -88,9 +71,15 @@ fn drain(read_fd: i32) {
         };
         for &signum in &buf[..n] {
             let signum = libc::c_int::from(signum);
-            let handler = core.signals().borrow().handlers.get(&signum).cloned();
-            if let Some(h) = handler {
-                let _ = core.call_soon(InlineFn::new(move || h()), Location::caller());
+            let watched = core
+                .signals()
+                .borrow()
+                .handlers
+                .get(&signum)
+                .map(|w| (w.callback.clone(), w.slot));
+            if let Some((callback, slot)) = watched {
+                signal::acknowledge(signum, slot);
+                let _ = core.call_soon(InlineFn::new(move || callback()), Location::caller());
             }
         }
     }
