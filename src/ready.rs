@@ -58,7 +58,7 @@ impl<T> Default for ReadyQueue<T> {
 
 impl<T> ReadyQueue<T> {
     /// Appends `r`; returns its sequence number, for [`ReadyQueue::cancel`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, r: Runnable<T>) -> u64 {
         self.entries.push_back(r);
         self.head + self.entries.len() as u64 - 1

@@ -4,7 +4,7 @@
 //! handful of these at fixed points (`judge` at each stamp, the trace marks
 //! around each phase); everything else happens here.
 
-use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -103,9 +103,7 @@ impl Core {
     /// Wakes `w`; a panic from another executor's waker is reported, not
     /// unwound through the loop's bookkeeping.
     pub(super) fn wake_isolated(&self, w: Waker) {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
-            self.report(ExceptionSource::Waker, Location::caller(), payload);
-        }
+        self.sched.wake_foreign(w);
     }
 
     /// Tracing: the time now, into `mark`.

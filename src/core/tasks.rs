@@ -1,8 +1,8 @@
 //! A task's turn on the loop (its poll, or the drop of a cancelled
-//! future), its end, the I/O budget of one poll, and what the loop tells
-//! about its tasks. The bookkeeping itself (registry, state bits, entries)
-//! is the task layer's (`task::Scheduler`); this is what the loop adds:
-//! counters, the budget, reports.
+//! future), the I/O budget of one poll, and what the loop tells about its
+//! tasks. The bookkeeping itself (registry, state bits, entries, a task's
+//! end) is the task layer's (`task::Scheduler`); this is what the loop
+//! adds: counters, the budget, the current task.
 
 use std::future::Future;
 use std::panic::Location;
@@ -11,7 +11,7 @@ use std::task::Context;
 use super::Core;
 use crate::exception::ExceptionSource;
 use crate::stats::bump;
-use crate::task::{Finished, LocalRef, Task, TaskEntry, TaskInfo, TaskState};
+use crate::task::{LocalRef, Task, TaskEntry, TaskInfo, TaskState};
 
 /// How many I/O operations one poll of a task may complete before the
 /// next ready one makes it yield (tokio's coop budget is 128 too). An
@@ -39,43 +39,30 @@ impl Core {
     /// cancelled. A stale entry (the task completed since it was queued)
     /// is discarded.
     pub(super) fn run_task(&self, entry: TaskEntry) {
-        let Some(task) = entry.start() else {
+        let Some(turn) = self.sched.start_turn(entry) else {
             return;
         };
         bump(&self.counters.tasks_polled);
-        if task.view().state().cancel_requested() {
-            if let Some(payload) = task.cancel_future() {
-                self.report(ExceptionSource::Drop, task.view().location(), payload);
+        let view = turn.view();
+        if view.state().cancel_requested() {
+            if let Some(payload) = turn.cancel_future() {
+                self.report(ExceptionSource::Drop, view.location(), payload);
             }
-            return self.finish(&task);
+            return self.sched.finish_turn(turn);
         }
-        let waker = task.waker_ref();
+        let waker = turn.waker_ref();
         let mut cx = Context::from_waker(&waker);
         // Polls never nest (the loop cannot be re-entered), so no outer
         // task to restore.
-        self.current_task.set(Some(task.view().registry_key()));
+        self.current_task.set(Some(view.registry_key()));
         self.io_budget.set(TASK_IO_BUDGET);
-        let ready = task.poll(&mut cx).is_ready();
+        let ready = turn.poll(&mut cx).is_ready();
         self.io_budget.set(NO_IO_BUDGET_LIMIT);
         self.current_task.set(None);
         if ready {
-            self.finish(&task);
-        }
-    }
-
-    /// The future is gone: the scheduler marks the task complete and lets
-    /// it go; here, whoever awaits it is woken and a panic nobody will read
-    /// goes to the exception handler.
-    pub(super) fn finish(&self, task: &LocalRef) {
-        let Finished {
-            joiner,
-            unretrieved,
-        } = self.sched.finish(task);
-        if let Some(payload) = unretrieved {
-            self.report(ExceptionSource::Task, task.view().location(), payload);
-        }
-        if let Some(waker) = joiner {
-            self.wake_isolated(waker);
+            self.sched.finish_turn(turn);
+        } else {
+            self.sched.end_turn(turn);
         }
     }
 

@@ -69,7 +69,7 @@ impl Core {
                 if let Some(payload) = t.cancel_future() {
                     self.report(ExceptionSource::Drop, t.view().location(), payload);
                 }
-                self.finish(t);
+                self.sched.finish(t);
             }
             for runnable in ready {
                 match runnable {

@@ -20,4 +20,4 @@ mod state;
 pub use info::{TaskInfo, TaskState};
 pub use join::Task;
 pub(crate) use raw::{is_task_waker, LocalRef, Payload, TaskEntry};
-pub(crate) use scheduler::{Finished, Handler, Remote, RemoteJob, Runnable, Scheduler};
+pub(crate) use scheduler::{Handler, Remote, RemoteJob, Runnable, Scheduler};

@@ -63,8 +63,9 @@
 //!    freeing the memory there drops nothing `!Send`.
 //! 5. **A completed task is never polled again**, and a task is never
 //!    polled inside its own poll: `COMPLETE` is set once, on the loop
-//!    thread, after the future is dropped, and [`LocalRef::poll`] refuses
-//!    a complete or `RUNNING` task.
+//!    thread, after the future is dropped; only a [`Turn`] polls, a turn
+//!    starts only for a task that is not complete, and the scheduler
+//!    allows one turn at a time.
 
 use std::any::Any;
 use std::future::Future;
@@ -134,6 +135,17 @@ impl<T> LoopCell<T> {
 
     fn set(&self, value: T) {
         drop(self.replace(value));
+    }
+}
+
+impl<T> LoopCell<T> {
+    /// Runs `f` on a shared reference to the value. `f` must not write
+    /// this cell (it cannot reach it: callers pass closures that only read
+    /// the value and other cells).
+    fn with_ref<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        // SAFETY: as in `replace`; the shared reference lives for `f`
+        // only, and nothing writes the cell meanwhile (see above).
+        self.0.with(|p| f(unsafe { &*p }))
     }
 }
 
@@ -274,13 +286,11 @@ impl RawTask {
 
     /// A waker that borrows this reference instead of owning one: valid while
     /// `self` is, and never dropped (it is wrapped in `ManuallyDrop`).
+    #[cfg(evloop_loom)]
     pub(crate) fn waker_ref(&self) -> ManuallyDrop<Waker> {
-        // SAFETY: the vtable's contract holds for a pointer to a live header;
-        // `ManuallyDrop` keeps this borrowed waker from releasing a reference
-        // it does not own (clones of it do own one).
-        ManuallyDrop::new(unsafe {
-            Waker::from_raw(RawWaker::new(self.ptr.as_ptr() as *const (), &WAKER_VTABLE))
-        })
+        // SAFETY: `self` owns a reference, so the header is alive for as
+        // long as the borrowed waker is used.
+        unsafe { borrowed_waker(self.ptr) }
     }
 }
 
@@ -364,8 +374,9 @@ impl<'a> View<'a> {
     /// must not be mistaken for it. `waker` may be this very task's own (a
     /// task that awaits its own handle): every read here is a cell read.
     pub(crate) fn join_waiter_is(self, waker: &Waker, scheduler: &Scheduler) -> bool {
-        let waiter = self.local.join_waiter.replace(JoinWaiter::None);
-        let same = match &waiter {
+        // Reads only: the waiter, and (for a local one) the registry key of
+        // the waker's task, a different cell even if it is this task.
+        self.local.join_waiter.with_ref(|waiter| match waiter {
             JoinWaiter::None => false,
             JoinWaiter::Local { key, task } => {
                 is_task_waker(waker)
@@ -373,9 +384,7 @@ impl<'a> View<'a> {
                     && waker_view(waker, scheduler).is_some_and(|v| v.registry_key() == *key)
             }
             JoinWaiter::Waker(w) => w.will_wake(waker),
-        };
-        self.local.join_waiter.set(waiter);
-        same
+        })
     }
 }
 
@@ -400,35 +409,6 @@ impl LocalRef {
     /// The loop-thread view of the task.
     pub(crate) fn view(&self) -> View<'_> {
         View::new(self.raw.header())
-    }
-
-    /// Polls the future with `cx`; `Ready` once it completed or panicked.
-    /// Marks the task `RUNNING` for the length of the poll.
-    ///
-    /// # Panics
-    ///
-    /// If the task is complete or already being polled (invariant 5): the
-    /// loop never does either.
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let view = self.view();
-        assert!(
-            !self.is_complete() && !view.state().is_running(),
-            "evloop: a task polled while complete or inside its own poll"
-        );
-        view.update(state::Local::begin_poll);
-        // Leaves `RUNNING` even if the poll unwinds (it cannot: the vtable
-        // catches the future's panic; this is for the bookkeeping's sake).
-        struct EndOfPoll<'a>(View<'a>);
-        impl Drop for EndOfPoll<'_> {
-            fn drop(&mut self) {
-                self.0.update(state::Local::end_poll);
-            }
-        }
-        let _end = EndOfPoll(view);
-        // SAFETY: loop thread (`LocalRef`); the task is alive (this
-        // reference) and not complete, and no other poll of it is in
-        // progress (`RUNNING` was clear).
-        unsafe { (self.raw.header().vtable.poll)(self.raw.ptr, cx) }
     }
 
     /// Drops the future (a cancellation or the teardown) and stores
@@ -578,11 +558,11 @@ impl TaskEntry {
         View::new(self.header())
     }
 
-    /// The entry was popped: the task's turn. Returns a reference for the
-    /// turn, or `None` for a stale entry of a completed task, whose
-    /// reference (handed to it when the task completed) is released here.
-    /// Clears `SCHEDULED` either way.
-    pub(crate) fn start(self) -> Option<LocalRef> {
+    /// The entry was popped (by the scheduler, which checks that no
+    /// other turn is under way): the task's [`Turn`], or `None` for a
+    /// stale entry of a completed task, whose reference (handed to it when
+    /// the task completed) is released here. Clears `SCHEDULED` either way.
+    pub(super) fn start(self) -> Option<Turn> {
         let view = self.view();
         view.update(state::Local::take_turn);
         if self.header().state.is_complete() {
@@ -591,11 +571,10 @@ impl TaskEntry {
             drop(unsafe { self.into_owned() });
             return None;
         }
-        let refs = &self.header().local.refs;
-        refs.set(refs.get() + 1);
-        // SAFETY: the task is alive (registry) and the count just taken
-        // belongs to the new `LocalRef`.
-        Some(unsafe { self.into_owned() })
+        Some(Turn {
+            ptr: self.0,
+            _not_send: PhantomData,
+        })
     }
 
     /// Drops an entry without running it (teardown): a completed task's
@@ -619,6 +598,68 @@ impl TaskEntry {
                 _not_send: PhantomData,
             }),
         }
+    }
+}
+
+/// A task's turn on the loop: from its entry being popped to its poll's
+/// end (or its cancellation's). Owns no reference: the task is alive
+/// because it is not complete, so the registry holds it, and the registry
+/// lets go of it only in [`Scheduler::finish`], which consumes the turn,
+/// or in the teardown, which the scheduler refuses while a turn is under
+/// way. `!Send`, neither `Clone` nor `Copy`.
+pub(crate) struct Turn {
+    ptr: NonNull<Header>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Turn {
+    fn header(&self) -> &Header {
+        // SAFETY: alive while the turn lasts (see the type's docs).
+        unsafe { header(self.ptr) }
+    }
+
+    /// The loop-thread view of the task.
+    pub(crate) fn view(&self) -> View<'_> {
+        View::new(self.header())
+    }
+
+    /// A waker that borrows the turn's task (see [`RawTask::waker_ref`]).
+    pub(crate) fn waker_ref(&self) -> ManuallyDrop<Waker> {
+        // SAFETY: the task is alive while the turn lasts.
+        unsafe { borrowed_waker(self.ptr) }
+    }
+
+    /// Polls the future with `cx`; `Ready` once it completed or panicked.
+    /// Marks the task `RUNNING` for the length of the poll.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let view = self.view();
+        view.update(state::Local::begin_poll);
+        // SAFETY: loop thread (`Turn`); alive and not complete (the turn);
+        // no other poll of the task is in progress (one turn at a time). A
+        // second poll in the same turn would find the stage finished and
+        // return at once.
+        let ready = unsafe { (self.header().vtable.poll)(self.ptr, cx) };
+        view.update(state::Local::end_poll);
+        ready
+    }
+
+    /// Drops the future of a cancelled task and stores `Err(cancelled)`;
+    /// the payload if the future's `Drop` panicked.
+    pub(crate) fn cancel_future(&self) -> Option<Payload> {
+        // SAFETY: loop thread; alive and not complete (the turn); not
+        // being polled.
+        unsafe { (self.header().vtable.cancel)(self.ptr) }
+    }
+
+    /// The turn as a borrowed `LocalRef`, for bookkeeping shared with the
+    /// teardown; never dropped (it owns no count).
+    pub(super) fn as_local(&self) -> ManuallyDrop<LocalRef> {
+        ManuallyDrop::new(LocalRef {
+            raw: ManuallyDrop::new(RawTask {
+                ptr: self.ptr,
+                _not_send: PhantomData,
+            }),
+        })
     }
 }
 
@@ -811,6 +852,20 @@ static WAKER_VTABLE: RawWakerVTable =
 /// (so a loop-local list may clone it while borrowed).
 pub(crate) fn is_task_waker(waker: &Waker) -> bool {
     std::ptr::eq(waker.vtable(), &WAKER_VTABLE)
+}
+
+/// A waker for the task at `ptr` that owns no reference: it must not be
+/// dropped (it is wrapped in `ManuallyDrop`); clones of it do own one.
+///
+/// # Safety
+///
+/// The task must stay alive while the waker is used.
+unsafe fn borrowed_waker(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
+    // SAFETY: the vtable's contract holds for a pointer to a live header
+    // (the caller's promise).
+    ManuallyDrop::new(unsafe {
+        Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &WAKER_VTABLE))
+    })
 }
 
 unsafe fn waker_clone(data: *const ()) -> RawWaker {

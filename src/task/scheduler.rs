@@ -21,7 +21,7 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use super::raw::{JoinWaiter, LocalRef, Payload, RawTask, RemoteTask, TaskEntry};
+use super::raw::{JoinWaiter, LocalRef, Payload, RawTask, RemoteTask, TaskEntry, Turn};
 use super::{state, Task};
 use crate::callback::SendFn;
 use crate::exception::{drop_payload, print_default, print_line, Exception, ExceptionSource};
@@ -59,6 +59,9 @@ pub(crate) struct Scheduler {
     /// Every task whose future is alive; each entry owns a reference.
     registry: RefCell<Slab<LocalRef>>,
     closed: Cell<bool>,
+    /// A task's turn is under way (a `Turn` exists): the registry must not
+    /// be emptied meanwhile (the turn owns no reference).
+    in_turn: Cell<bool>,
     remote: Arc<Remote>,
     /// The names of named tasks that are not finished, by id: a side
     /// table, so that unnamed tasks pay nothing.
@@ -68,19 +71,13 @@ pub(crate) struct Scheduler {
     _loop_thread: PhantomData<Rc<()>>,
 }
 
-/// What [`Scheduler::finish`] leaves for the caller to do outside its
-/// bookkeeping: wake the awaiter, report a panic nobody will read.
-pub(crate) struct Finished {
-    pub(crate) joiner: Option<Waker>,
-    pub(crate) unretrieved: Option<Payload>,
-}
-
 impl Scheduler {
     pub(crate) fn new(remote: Arc<Remote>) -> Scheduler {
         Scheduler {
             ready: RefCell::default(),
             registry: RefCell::default(),
             closed: Cell::new(false),
+            in_turn: Cell::new(false),
             remote,
             names: RefCell::default(),
             handler: RefCell::new(None),
@@ -144,6 +141,7 @@ impl Scheduler {
     /// Wakes `task`: onto the ready queue if this is its loop (no lock, no
     /// atomic, no syscall), through its loop's remote queue otherwise, or
     /// when the ready queue cannot be pushed right now.
+    #[inline]
     pub(crate) fn wake(&self, task: &RawTask) {
         if !self.schedule(task) {
             wake_remote(task);
@@ -153,6 +151,7 @@ impl Scheduler {
     /// The local path of a wake: pushes an entry unless the task is queued
     /// already or complete. `false` if refused (another loop's task, the
     /// queue borrowed right now, or the loop closed).
+    #[inline]
     pub(crate) fn schedule(&self, task: &RawTask) -> bool {
         let Some(view) = task.local_view(self) else {
             return false;
@@ -177,14 +176,43 @@ impl Scheduler {
         (!task.is_complete() && view.update(state::Local::schedule)).then(|| task.entry())
     }
 
-    // ---- finishing ----------------------------------------------------------
+    // ---- turns and their end ------------------------------------------------
 
-    /// The future is gone (it completed, panicked or was cancelled): mark
-    /// the task complete, take it out of the registry (its reference passes
-    /// to a queued entry if there is one, invariant 2), forget its name.
-    /// A detached task's output is dropped here; what is left to do comes
-    /// back.
-    pub(crate) fn finish(&self, task: &LocalRef) -> Finished {
+    /// The entry popped from the ready queue: the task's turn, or `None`
+    /// for a stale entry (the task completed since it was queued).
+    ///
+    /// # Panics
+    ///
+    /// If another turn is under way (the loop never nests them).
+    pub(crate) fn start_turn(&self, entry: TaskEntry) -> Option<Turn> {
+        assert!(
+            !self.in_turn.get(),
+            "evloop: a task's turn inside another's"
+        );
+        let turn = entry.start()?;
+        self.in_turn.set(true);
+        Some(turn)
+    }
+
+    /// The turn ends with the task still pending.
+    pub(crate) fn end_turn(&self, _turn: Turn) {
+        self.in_turn.set(false);
+    }
+
+    /// The turn ends with the future gone (it completed, panicked, or was
+    /// cancelled): see [`finish`](Scheduler::finish).
+    pub(crate) fn finish_turn(&self, turn: Turn) {
+        self.finish(&turn.as_local());
+        self.in_turn.set(false);
+    }
+
+    /// The future is gone: mark the task complete, take it out of the
+    /// registry (its reference passes to a queued entry if there is one,
+    /// invariant 2), forget its name, wake whoever awaits it; a detached
+    /// task's output is dropped here, and a panic nobody will read goes to
+    /// the exception handler. The registry's reference is released last,
+    /// even if something before unwinds.
+    pub(crate) fn finish(&self, task: &LocalRef) {
         task.set_complete();
         let view = task.view();
         let join = view.replace_join_waiter(JoinWaiter::None);
@@ -200,39 +228,39 @@ impl Scheduler {
                 _ => None,
             }
         };
-        // Handed over even if what follows unwinds.
         let _registry_ref = RegistryRef(entry);
-        let unretrieved = if state.is_detached() {
-            task.discard_output()
-        } else {
-            None
-        };
-        Finished {
-            joiner: self.joiner_to_wake(join),
-            unretrieved,
+        if state.is_detached() {
+            if let Some(payload) = task.discard_output() {
+                self.report(ExceptionSource::Task, view.location(), payload);
+            }
+        }
+        self.wake_joiner(join);
+    }
+
+    /// Wakes whoever awaits a finished task. A task of this loop is looked
+    /// up in the registry (no reference was held, see `JoinWaiter`); a
+    /// waker of another executor is woken with its panic reported, not
+    /// unwound through the loop's bookkeeping.
+    fn wake_joiner(&self, join: JoinWaiter) {
+        match join {
+            JoinWaiter::None => {}
+            JoinWaiter::Waker(w) => self.wake_foreign(w),
+            JoinWaiter::Local { key, task } => {
+                // Scheduling runs no user code: the registry may stay
+                // borrowed meanwhile.
+                let registry = self.registry.borrow();
+                if let Some(waiter) = registry.get(key).filter(|t| t.addr() == task) {
+                    self.schedule(waiter);
+                }
+            }
         }
     }
 
-    /// Wakes a task of this loop that awaits a finished task; a waker of
-    /// another executor comes back, for the caller to wake with its panic
-    /// isolated. A local waiter is looked up in the registry: no reference
-    /// was held (see `JoinWaiter`).
-    fn joiner_to_wake(&self, join: JoinWaiter) -> Option<Waker> {
-        match join {
-            JoinWaiter::None => None,
-            JoinWaiter::Waker(w) => Some(w),
-            JoinWaiter::Local { key, task } => {
-                let waiter = self
-                    .registry
-                    .borrow()
-                    .get(key)
-                    .filter(|t| t.addr() == task)
-                    .cloned();
-                if let Some(waiter) = waiter {
-                    self.schedule(&waiter);
-                }
-                None
-            }
+    /// Wakes a waker of another executor; a panic from it goes to the
+    /// exception handler.
+    pub(crate) fn wake_foreign(&self, waker: Waker) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+            self.report(ExceptionSource::Waker, Location::caller(), payload);
         }
     }
 
@@ -253,7 +281,16 @@ impl Scheduler {
     }
 
     /// Teardown: every registered task, out of the registry.
+    ///
+    /// # Panics
+    ///
+    /// During a task's turn (the turn owns no reference; the loop refuses
+    /// to close while it runs anyway).
     pub(crate) fn take_tasks(&self) -> Vec<LocalRef> {
+        assert!(
+            !self.in_turn.get(),
+            "evloop: the registry emptied during a turn"
+        );
         self.registry.borrow_mut().drain().collect()
     }
 
