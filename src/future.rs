@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use crate::callback::InlineFn;
 use crate::core::{Core, SetterId};
@@ -191,10 +191,13 @@ impl<T: 'static> LoopFuture<T> {
             return Err(FutureError::InvalidState);
         }
         state.slot = slot;
-        let mut waiters = state.waiters.take();
+        let mut foreign = Vec::new();
+        state.waiters.wake_all(&mut foreign);
         let callbacks = std::mem::take(&mut state.callbacks);
         drop(state);
-        waiters.wake_all();
+        if !foreign.is_empty() {
+            foreign.into_iter().for_each(Waker::wake);
+        }
         for (cb, location) in callbacks {
             self.schedule_callback(cb, location);
         }

@@ -269,8 +269,7 @@ impl Core {
         if self.is_closed() {
             return Err(RunError::Closed);
         }
-        let owner: Rc<dyn Any> = self.clone();
-        let guard = context::enter(&self.sched, owner).ok_or(RunError::AlreadyRunning)?;
+        let guard = context::enter(&self.sched, self.clone()).ok_or(RunError::AlreadyRunning)?;
         self.running.set(true);
         self.shared().unpark();
         self.watch.resume();

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use super::waiters::{self, WaiterList, WaiterSlot};
 
@@ -60,13 +60,12 @@ impl Event {
             return;
         }
         state.set = true;
-        let mut woken = state.waiters.take();
+        let mut foreign = Vec::new();
+        state.waiters.wake_all(&mut foreign);
         drop(state);
-        woken.wake_all();
-        // Hand the emptied list back, so that the next waiters do not
-        // allocate (a ping-pong through an `Event` would otherwise pay a
-        // malloc and a free per hop).
-        self.inner.borrow_mut().waiters.reuse(woken);
+        if !foreign.is_empty() {
+            foreign.into_iter().for_each(Waker::wake);
+        }
     }
 
     /// Clears the flag: later `wait()`s block until the next `set()`.

@@ -149,43 +149,45 @@ impl WaiterList {
         // An empty list has no slot pointing into it (a slot is reset when
         // its entry is removed), so it needs no new epoch: the common case
         // of an event for a direction nobody waits on costs nothing.
-        if self.wakers.is_empty() {
-            return;
-        }
-        for waker in self.wakers.drain() {
-            out.push(waker);
+        match self.wakers.len() {
+            0 => return,
+            1 => out.push(self.take_only()),
+            _ => out.extend(self.wakers.drain()),
         }
         self.epoch = self.epoch.wrapping_add(1);
     }
 
-    /// Takes the whole list out (its memory included) and starts a new
-    /// epoch: for a caller that wakes everyone and then hands the emptied
-    /// list back with [`reuse`](WaiterList::reuse), so that the next
-    /// waiters do not allocate.
-    #[inline]
-    pub(crate) fn take(&mut self) -> WaiterList {
-        let taken = std::mem::take(&mut self.wakers);
-        let epoch = self.epoch;
-        self.epoch = epoch.wrapping_add(1);
-        WaiterList {
-            wakers: taken,
-            epoch,
-        }
+    /// Removes the one waker of a list that holds exactly one: cheaper
+    /// than a drain, and the common case (one task waiting on a socket or
+    /// an event).
+    fn take_only(&mut self) -> Waker {
+        let key = self.wakers.iter().next().map(|(key, _)| key);
+        self.wakers.remove(key.expect("one waker"))
     }
 
-    /// Wakes and removes every waker of a list from [`take`](WaiterList::take).
-    #[inline]
-    pub(crate) fn wake_all(&mut self) {
-        self.wakers.drain().for_each(Waker::wake);
-    }
-
-    /// Gives an emptied list's memory back, unless new waiters have
-    /// allocated already.
-    #[inline]
-    pub(crate) fn reuse(&mut self, emptied: WaiterList) {
-        if self.wakers.capacity() == 0 && emptied.wakers.is_empty() {
-            self.wakers = emptied.wakers;
+    /// Wakes every waiter and starts a new epoch, keeping the list's
+    /// memory for the next waiters. evloop's own task wakers are woken in
+    /// place: a task wake runs no foreign code (it pushes onto a ready
+    /// queue, or the remote queue), and dropping a task waker frees at
+    /// most memory. Any other waker goes to `foreign`, for the caller to
+    /// wake after releasing its borrow.
+    pub(crate) fn wake_all(&mut self, foreign: &mut Vec<Waker>) {
+        match self.wakers.len() {
+            0 => return,
+            1 => wake_one(self.take_only(), foreign),
+            _ => self.wakers.drain().for_each(|w| wake_one(w, foreign)),
         }
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+}
+
+/// Wakes an evloop task waker in place, or hands any other to `foreign`
+/// (see [`WaiterList::wake_all`]).
+fn wake_one(waker: Waker, foreign: &mut Vec<Waker>) {
+    if crate::task::is_task_waker(&waker) {
+        waker.wake();
+    } else {
+        foreign.push(waker);
     }
 }
 

@@ -9,7 +9,7 @@
 //! running, a task goes straight onto the ready queue (no lock, no
 //! syscall); woken anywhere else, it goes through the loop's remote queue.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -20,6 +20,10 @@ struct Running {
     scheduler: Rc<Scheduler>,
     /// The loop (its `Core`), for the layers above.
     owner: Rc<dyn Any>,
+    /// `owner`'s type, read once at `enter`: the hot lookups (`sleep`,
+    /// `wait_for`) compare it instead of calling `Any::type_id` through
+    /// the vtable.
+    owner_type: TypeId,
 }
 
 thread_local! {
@@ -29,7 +33,7 @@ thread_local! {
 /// Marks a loop as running on this thread until the guard drops: its
 /// scheduler, and the loop itself as `owner`. Fails if any loop is already
 /// running here.
-pub(crate) fn enter(scheduler: &Rc<Scheduler>, owner: Rc<dyn Any>) -> Option<EnterGuard> {
+pub(crate) fn enter<T: 'static>(scheduler: &Rc<Scheduler>, owner: Rc<T>) -> Option<EnterGuard> {
     CURRENT.with(|c| {
         // Borrowed means some loop code is on the stack: already running.
         let mut c = c.try_borrow_mut().ok()?;
@@ -39,6 +43,7 @@ pub(crate) fn enter(scheduler: &Rc<Scheduler>, owner: Rc<dyn Any>) -> Option<Ent
         *c = Some(Running {
             scheduler: scheduler.clone(),
             owner,
+            owner_type: TypeId::of::<T>(),
         });
         Some(EnterGuard(()))
     })
@@ -59,10 +64,18 @@ impl Drop for EnterGuard {
 /// runs here, or it is of another type).
 pub(crate) fn owner<T: 'static>() -> Option<Rc<T>> {
     let owner = CURRENT
-        .try_with(|c| c.borrow().as_ref().map(|r| r.owner.clone()))
+        .try_with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|r| r.owner_type == TypeId::of::<T>())
+                .map(|r| r.owner.clone())
+        })
         .ok()
         .flatten()?;
-    owner.downcast::<T>().ok()
+    // SAFETY: the `Rc` was made from an `Rc<T>` (`enter` recorded its
+    // type, checked just above), so its data pointer points at a `T` in
+    // an `Rc` allocation; dropping the vtable keeps that pointer.
+    Some(unsafe { Rc::from_raw(Rc::into_raw(owner) as *const T) })
 }
 
 /// Runs `f` with the running loop's scheduler, without cloning its `Rc`
