@@ -211,15 +211,18 @@ impl Core {
         })
     }
 
+    #[inline]
     pub(crate) fn signals(&self) -> &RefCell<Signals> {
         &self.signals
     }
 
     /// The cross-thread half: the remote queue.
+    #[inline]
     pub(crate) fn shared(&self) -> &Arc<Remote> {
         self.sched.remote()
     }
 
+    #[inline]
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
     }
@@ -231,6 +234,7 @@ impl Core {
     }
 
     /// The loop's clock, read and counted.
+    #[inline]
     pub(crate) fn now(&self) -> u64 {
         bump(&self.counters.clock_reads);
         self.clock.now()
@@ -245,14 +249,17 @@ impl Core {
         self.counters.snapshot(self.watch.times(), executor)
     }
 
+    #[inline]
     pub(crate) fn is_running(&self) -> bool {
         self.running.get()
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.sched.is_closed()
     }
 
+    #[inline]
     pub(crate) fn stop(&self) {
         self.stopping.set(true);
     }

@@ -28,6 +28,7 @@ pub(crate) const TASK_IO_BUDGET: u32 = 128;
 pub(super) const NO_IO_BUDGET_LIMIT: u32 = u32::MAX;
 
 impl Core {
+    #[inline]
     pub(crate) fn spawn<F>(&self, future: F, at: &'static Location<'static>) -> Task<F::Output>
     where
         F: Future + 'static,
@@ -67,6 +68,7 @@ impl Core {
     }
 
     /// Whether the task being polled may complete another I/O operation.
+    #[inline]
     pub(crate) fn io_budget_left(&self) -> bool {
         let left = self.io_budget.get() > 0;
         if !left {
@@ -76,6 +78,7 @@ impl Core {
     }
 
     /// An I/O operation completed.
+    #[inline]
     pub(crate) fn spend_io_budget(&self) {
         self.io_budget.set(self.io_budget.get().saturating_sub(1));
     }

@@ -25,6 +25,7 @@ pub(crate) struct SetterId {
 }
 
 impl Core {
+    #[inline]
     pub(crate) fn call_soon(
         &self,
         f: InlineFn,
@@ -41,15 +42,18 @@ impl Core {
     }
 
     /// Cancels a queued callback; drops it after the borrow is released.
+    #[inline]
     pub(crate) fn cancel_callback(&self, seq: u64) -> bool {
         let cb = self.sched.ready().borrow_mut().cancel(seq);
         cb.is_some()
     }
 
+    #[inline]
     pub(crate) fn callback_pending(&self, seq: u64) -> bool {
         self.sched.ready().borrow().is_pending(seq)
     }
 
+    #[inline]
     pub(crate) fn add_timer(
         &self,
         deadline: u64,
@@ -62,6 +66,7 @@ impl Core {
     }
 
     /// Removes a timer; the entry is dropped after the borrow is released.
+    #[inline]
     pub(crate) fn remove_timer(&self, key: TimerKey) -> bool {
         let entry = self.timers.borrow_mut().remove(key);
         entry.is_some()
@@ -71,6 +76,7 @@ impl Core {
     /// refreshes the stored waker. A waker of another executor is cloned,
     /// and the old one dropped, with the wheel not borrowed (either may
     /// run that executor's code, which may call back into the loop).
+    #[inline]
     pub(crate) fn refresh_timer_waker(&self, key: TimerKey, waker: &Waker) -> Option<()> {
         let current = match self.timers.borrow().get(key)? {
             TimerEntry::Waker(w) => w.will_wake(waker),
@@ -88,6 +94,7 @@ impl Core {
     }
 
     /// Counts work in flight on other threads (`+1` / `-1`).
+    #[inline]
     pub(crate) fn external_work(&self, delta: isize) {
         self.external
             .set(self.external.get().wrapping_add_signed(delta));

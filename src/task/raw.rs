@@ -484,16 +484,15 @@ impl Drop for LocalRef {
         refs.set(left);
         if left == 0 {
             // The last loop-thread owner: no `Task` handle, no registry
-            // entry, no queued entry. A join waiter left behind would be
-            // dropped wherever the memory is freed; drop it here, on the
-            // loop thread (invariant 4).
-            drop(
-                self.raw
-                    .header()
-                    .local
-                    .join_waiter
-                    .replace(JoinWaiter::None),
-            );
+            // entry, no queued entry. No join waiter is left (the handle's
+            // drop and the task's end both take it), so nothing `!Send` is
+            // freed off the loop thread (invariant 4).
+            debug_assert!(self
+                .raw
+                .header()
+                .local
+                .join_waiter
+                .with_ref(|w| matches!(w, JoinWaiter::None)));
             // SAFETY: the loop-thread owners' unit of `refs` is released
             // exactly once, by the last of them.
             unsafe { ManuallyDrop::drop(&mut self.raw) }

@@ -85,15 +85,18 @@ impl Scheduler {
         }
     }
 
+    #[inline]
     pub(crate) fn remote(&self) -> &Arc<Remote> {
         &self.remote
     }
 
     /// The ready queue. Borrowed only briefly, never across user code.
+    #[inline]
     pub(crate) fn ready(&self) -> &RefCell<ReadyQueue<TaskEntry>> {
         &self.ready
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.get()
     }
@@ -296,6 +299,7 @@ impl Scheduler {
 
     // ---- names ------------------------------------------------------------------
 
+    #[inline]
     pub(crate) fn name(&self, id: u64) -> Option<Arc<str>> {
         let names = self.names.borrow();
         if names.is_empty() {
