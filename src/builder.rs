@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::clock::saturating_nanos;
 use crate::core::Config;
 
-/// Configures an [`EventLoop`].
+/// Configures an [`EventLoop`](crate::EventLoop).
 ///
 /// ```
 /// let lp = evloop::EventLoop::builder().virtual_time().build().unwrap();

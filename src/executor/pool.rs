@@ -34,7 +34,7 @@ pub type Job = Box<dyn FnOnce() + Send + 'static>;
 /// Implement it to use your own pool with
 /// [`EventLoop::run_in_executor_on`](crate::EventLoop::run_in_executor_on).
 /// An executor that drops a job without running it makes the awaiting
-/// future resolve to a cancelled [`TaskError`], never hang.
+/// future resolve to a cancelled [`TaskError`](crate::TaskError), never hang.
 ///
 /// ```
 /// struct NewThreadEach;
