@@ -286,15 +286,34 @@ fn the_flags_set_the_limits_and_bad_ones_are_refused() {
     }
 }
 
-/// Sends `bytes` one at a time, each `every` apart, until the server stops
-/// taking them or `stop` is set: a client far slower than any deadline
-/// allows, yet never idle for long.
-fn drip(mut stream: TcpStream, bytes: Vec<u8>, every: Duration, stop: Arc<AtomicBool>) {
-    for byte in bytes.into_iter().cycle() {
-        if stop.load(Ordering::Relaxed) || stream.write_all(&[byte]).is_err() {
-            return;
-        }
-        std::thread::sleep(every);
+/// A thread that sends a client's connection one byte every 20 ms until
+/// stopped: a head that never ends, arriving faster than any idle timeout.
+struct Dripper {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Dripper {
+    fn start(client: &Client) -> Dripper {
+        let mut stream = client.stream.get_ref().try_clone().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                for byte in b"abcdefgh".iter().cycle() {
+                    if stop.load(Ordering::Relaxed) || stream.write_all(&[*byte]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        });
+        Dripper { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
     }
 }
 
@@ -305,25 +324,12 @@ fn a_head_dripped_slower_than_its_deadline_gets_408_and_a_close() {
     with_server_flags(&["--head-timeout", "0.3"], |addr| {
         let mut client = Client::connect(addr);
         client.send(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: ");
-        let stop = Arc::new(AtomicBool::new(false));
-        let dripper = std::thread::spawn({
-            let stream = client.stream.get_ref().try_clone().unwrap();
-            let stop = stop.clone();
-            move || {
-                drip(
-                    stream,
-                    b"abcdefgh".to_vec(),
-                    Duration::from_millis(20),
-                    stop,
-                )
-            }
-        });
+        let dripper = Dripper::start(&client);
         let response = client.response();
         assert_eq!(response.status, 408, "{response:?}");
         assert_eq!(response.header("connection"), Some("close"));
         client.expect_eof();
-        stop.store(true, Ordering::Relaxed);
-        dripper.join().unwrap();
+        dripper.stop();
     });
 }
 
@@ -341,23 +347,10 @@ fn a_keep_alive_request_dripped_after_an_idle_wait_gets_408_too() {
         assert_hello(&client.response());
         // Then a head that trickles in.
         client.send(b"GET / HTTP/1.1\r\nX-Slow: ");
-        let stop = Arc::new(AtomicBool::new(false));
-        let dripper = std::thread::spawn({
-            let stream = client.stream.get_ref().try_clone().unwrap();
-            let stop = stop.clone();
-            move || {
-                drip(
-                    stream,
-                    b"abcdefgh".to_vec(),
-                    Duration::from_millis(20),
-                    stop,
-                )
-            }
-        });
+        let dripper = Dripper::start(&client);
         assert_eq!(client.response().status, 408);
         client.expect_eof();
-        stop.store(true, Ordering::Relaxed);
-        dripper.join().unwrap();
+        dripper.stop();
     });
 }
 

@@ -148,6 +148,20 @@ fn a_burst_of_one_signal_does_not_lose_another() {
     assert_eq!(bursts.get(), 2, "a later signal is delivered again");
 }
 
+/// Installs `handler` for `sig` as a host program would, before any
+/// loop; returns its address (as `disposition` reports it).
+fn install_host_handler(sig: i32, handler: extern "C" fn(libc::c_int)) -> usize {
+    let address = handler as usize;
+    // SAFETY: all-zero is a valid sigaction; the handlers given here only
+    // touch atomics (and sleep).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = address;
+        assert_eq!(libc::sigaction(sig, &action, std::ptr::null_mut()), 0);
+    }
+    address
+}
+
 static HOST_HITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 extern "C" fn host_handler(_: libc::c_int) {
@@ -160,14 +174,7 @@ extern "C" fn host_handler(_: libc::c_int) {
 fn the_hosts_previous_handler_is_chained_and_restored() {
     use std::sync::atomic::Ordering;
     let sig = rt(3);
-    // SAFETY: all-zero is a valid sigaction; the handler only touches an
-    // atomic.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = host_handler as extern "C" fn(libc::c_int) as usize;
-        assert_eq!(libc::sigaction(sig, &action, std::ptr::null_mut()), 0);
-    }
-    let host = host_handler as extern "C" fn(libc::c_int) as usize;
+    let host = install_host_handler(sig, host_handler);
     let lp = EventLoop::new();
     let hits = Rc::new(Cell::new(0));
     let h = hits.clone();
@@ -216,13 +223,7 @@ extern "C" fn slow_host_handler(_: libc::c_int) {
 fn close_waits_for_a_signal_handler_in_flight_before_closing_the_pipe() {
     use std::sync::atomic::Ordering;
     let sig = rt(4);
-    // SAFETY: all-zero is a valid sigaction; the handler only touches
-    // atomics and sleeps.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = slow_host_handler as extern "C" fn(libc::c_int) as usize;
-        assert_eq!(libc::sigaction(sig, &action, std::ptr::null_mut()), 0);
-    }
+    let host = install_host_handler(sig, slow_host_handler);
     let lp = EventLoop::new();
     lp.add_signal_handler(sig, || {}).unwrap();
     // `raise` runs the handler on the raising thread.
@@ -238,7 +239,6 @@ fn close_waits_for_a_signal_handler_in_flight_before_closing_the_pipe() {
         !CLOSED_WHILE_IN_HANDLER.load(Ordering::SeqCst),
         "close() returned (and closed the pipe) while a handler was in flight"
     );
-    let host = slow_host_handler as extern "C" fn(libc::c_int) as usize;
     assert_eq!(disposition(sig), host, "the host's handler is back");
 }
 
