@@ -194,7 +194,7 @@ pub fn table(records: &[Record]) -> String {
     }
     out.push_str(
         "\nMedians of the repetitions; ↓ lower is better, ↑ higher is better; \
-         ratio > 1: evloop better; target: the ratio issue 5 asks for, ✓ met, ✗ missed.\n",
+         ratio > 1: evloop better; target: the ratio aimed for, ✓ met, ✗ missed.\n",
     );
     let notes: Vec<String> = records
         .iter()

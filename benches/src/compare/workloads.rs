@@ -26,7 +26,7 @@ pub struct Spec {
     pub unit: &'static str,
     /// Which way is better.
     pub better: Better,
-    /// The ratio issue 5 asks for (`None`: no target), shown beside the
+    /// The ratio the project aims for (`None`: no target), shown beside the
     /// ratio so a run reads as a scorecard.
     pub target: Option<f64>,
 }
@@ -53,8 +53,8 @@ const fn higher(name: &'static str, unit: &'static str, target: Option<f64>) -> 
     }
 }
 
-/// Every workload, in the order the table lists them, with issue 5's
-/// target ratio.
+/// Every workload, in the order the table lists them, with its target
+/// ratio.
 pub const SPECS: &[Spec] = &[
     lower("spawn_join", "ns/task", Some(4.0)),
     lower("call_soon", "ns/callback", Some(20.0)),
