@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use evloop::EventLoop;
@@ -74,21 +75,22 @@ pub fn watchdog<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'st
 }
 
 /// Runs `f` on this thread, failing (instead of hanging) after 30 s.
+///
+/// The watchdog thread is joined before this returns, so nothing of it
+/// (its handle, its channel) outlives the call: tests that count the
+/// process's live allocations may use it.
 pub fn watchdog_local<R>(f: impl FnOnce() -> R) -> R {
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let d = done.clone();
-    std::thread::spawn(move || {
-        let start = std::time::Instant::now();
-        while !d.load(std::sync::atomic::Ordering::Acquire) {
-            if start.elapsed() > Duration::from_secs(30) {
-                eprintln!("watchdog: the test hung for 30 s");
-                std::process::abort();
-            }
-            std::thread::sleep(Duration::from_millis(10));
+    let (finished, watched) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        // A message or a dropped sender (a panic in `f`) both end the watch.
+        if let Err(RecvTimeoutError::Timeout) = watched.recv_timeout(Duration::from_secs(30)) {
+            eprintln!("watchdog: the test hung for 30 s");
+            std::process::abort();
         }
     });
     let r = f();
-    done.store(true, std::sync::atomic::Ordering::Release);
+    drop(finished);
+    watchdog.join().unwrap();
     r
 }
 
