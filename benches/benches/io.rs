@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evloop_benches::net;
+use evloop_benches::runtime::TokioForm;
 
 /// Connections of `tcp_echo_50`.
 const CONNS: usize = 50;
@@ -37,9 +38,11 @@ fn tcp_echo(c: &mut Criterion) {
         g.bench_function("evloop", |b| {
             b.iter_custom(|iters| net::tcp_echo_evloop(conns, iters as usize))
         });
-        g.bench_function("tokio", |b| {
-            b.iter_custom(|iters| net::tcp_echo_tokio(conns, iters as usize))
-        });
+        for form in TokioForm::BOTH {
+            g.bench_function(format!("tokio ({})", form.name()), |b| {
+                b.iter_custom(|iters| net::tcp_echo_tokio(conns, iters as usize, form))
+            });
+        }
         g.finish();
     }
 }
@@ -50,9 +53,11 @@ fn tcp_bulk(c: &mut Criterion) {
     g.bench_function("evloop", |b| {
         b.iter_custom(|iters| net::tcp_bulk_evloop(iters as usize * BULK_ITER))
     });
-    g.bench_function("tokio", |b| {
-        b.iter_custom(|iters| net::tcp_bulk_tokio(iters as usize * BULK_ITER))
-    });
+    for form in TokioForm::BOTH {
+        g.bench_function(format!("tokio ({})", form.name()), |b| {
+            b.iter_custom(|iters| net::tcp_bulk_tokio(iters as usize * BULK_ITER, form))
+        });
+    }
     g.finish();
 }
 
@@ -62,9 +67,11 @@ fn udp_ping_pong(c: &mut Criterion) {
     g.bench_function("evloop", |b| {
         b.iter_custom(|iters| net::udp_ping_pong_evloop(iters as usize))
     });
-    g.bench_function("tokio", |b| {
-        b.iter_custom(|iters| net::udp_ping_pong_tokio(iters as usize))
-    });
+    for form in TokioForm::BOTH {
+        g.bench_function(format!("tokio ({})", form.name()), |b| {
+            b.iter_custom(|iters| net::udp_ping_pong_tokio(iters as usize, form))
+        });
+    }
     g.finish();
 }
 

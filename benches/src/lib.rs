@@ -13,6 +13,7 @@
 //! measured inside it.
 
 pub mod compare;
+pub mod floor;
 pub mod mem;
 pub mod net;
 pub mod runtime;

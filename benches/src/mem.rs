@@ -14,7 +14,7 @@ use std::time::Duration;
 use evloop::sync::Event;
 use tokio::sync::Notify;
 
-use crate::runtime;
+use crate::runtime::{self, TokioForm};
 
 /// How long the main task sleeps after spawning, so that every task has
 /// been polled once (both runtimes run all ready tasks first).
@@ -60,15 +60,15 @@ pub fn task_event_evloop(n: usize) -> f64 {
         .unwrap()
 }
 
-/// tokio: `n` tasks (`tokio::spawn`) in `notify.notified().await` on one
-/// `Arc<Notify>`.
-pub fn task_event_tokio(n: usize) -> f64 {
-    runtime::tokio().block_on(async move {
+/// tokio: `n` tasks (spawned in `form`) in `notify.notified().await` on
+/// one `Arc<Notify>`.
+pub fn task_event_tokio(n: usize, form: TokioForm) -> f64 {
+    form.block_on(&runtime::tokio(), async move {
         let notify = Arc::new(Notify::new());
         let before = resident_bytes();
         for _ in 0..n {
             let notify = notify.clone();
-            drop(tokio::spawn(async move { notify.notified().await }));
+            drop(form.spawn(async move { notify.notified().await }));
         }
         tokio::time::sleep(SETTLE).await;
         per_task(before, resident_bytes(), n)
@@ -89,12 +89,12 @@ pub fn task_sleep_evloop(n: usize) -> f64 {
         .unwrap()
 }
 
-/// tokio: `n` tasks (`tokio::spawn`) in `tokio::time::sleep(1 h)`.
-pub fn task_sleep_tokio(n: usize) -> f64 {
-    runtime::tokio().block_on(async move {
+/// tokio: `n` tasks (spawned in `form`) in `tokio::time::sleep(1 h)`.
+pub fn task_sleep_tokio(n: usize, form: TokioForm) -> f64 {
+    form.block_on(&runtime::tokio(), async move {
         let before = resident_bytes();
         for _ in 0..n {
-            drop(tokio::spawn(tokio::time::sleep(LONG)));
+            drop(form.spawn(tokio::time::sleep(LONG)));
         }
         tokio::time::sleep(SETTLE).await;
         per_task(before, resident_bytes(), n)

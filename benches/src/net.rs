@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::runtime;
+use crate::runtime::{self, TokioForm};
 
 /// The size of one echo message.
 pub const MSG: usize = 64;
@@ -165,14 +165,14 @@ mod tk {
         }
     }
 
-    async fn connect(conns: usize) -> Vec<TcpStream> {
+    async fn connect(conns: usize, form: TokioForm) -> Vec<TcpStream> {
         let listener = TcpListener::bind(LOCALHOST).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
+        let server = form.spawn(async move {
             for _ in 0..conns {
                 let (stream, _) = listener.accept().await.unwrap();
                 stream.set_nodelay(true).unwrap();
-                drop(tokio::spawn(echo(stream)));
+                drop(form.spawn(echo(stream)));
             }
         });
         let mut clients = Vec::with_capacity(conns);
@@ -185,14 +185,14 @@ mod tk {
         clients
     }
 
-    pub fn tcp_echo(conns: usize, round_trips: usize) -> Duration {
-        runtime::tokio_io().block_on(async move {
-            let clients = connect(conns).await;
+    pub fn tcp_echo(conns: usize, round_trips: usize, form: TokioForm) -> Duration {
+        form.block_on(&runtime::tokio_io(), async move {
+            let clients = connect(conns, form).await;
             let start = Instant::now();
             let tasks: Vec<_> = clients
                 .into_iter()
                 .map(|mut stream| {
-                    tokio::spawn(async move {
+                    form.spawn(async move {
                         let msg = [7u8; MSG];
                         let mut buf = [0u8; MSG];
                         for _ in 0..round_trips {
@@ -209,12 +209,12 @@ mod tk {
         })
     }
 
-    pub fn tcp_bulk(bytes: usize) -> Duration {
-        runtime::tokio_io().block_on(async move {
-            let stream = connect(1).await.pop().unwrap();
+    pub fn tcp_bulk(bytes: usize, form: TokioForm) -> Duration {
+        form.block_on(&runtime::tokio_io(), async move {
+            let stream = connect(1, form).await.pop().unwrap();
             let (mut rd, mut wr) = stream.into_split();
             let start = Instant::now();
-            let writer = tokio::spawn(async move {
+            let writer = form.spawn(async move {
                 let chunk = vec![7u8; CHUNK];
                 let mut left = bytes;
                 while left > 0 {
@@ -237,14 +237,14 @@ mod tk {
         })
     }
 
-    pub fn udp_ping_pong(round_trips: usize) -> Duration {
-        runtime::tokio_io().block_on(async move {
+    pub fn udp_ping_pong(round_trips: usize, form: TokioForm) -> Duration {
+        form.block_on(&runtime::tokio_io(), async move {
             let a = UdpSocket::bind(LOCALHOST).await.unwrap();
             let b = UdpSocket::bind(LOCALHOST).await.unwrap();
             a.connect(b.local_addr().unwrap()).await.unwrap();
             b.connect(a.local_addr().unwrap()).await.unwrap();
             let start = Instant::now();
-            let ponger = tokio::spawn(async move {
+            let ponger = form.spawn(async move {
                 let mut buf = [0u8; MSG];
                 for _ in 0..round_trips {
                     let n = b.recv(&mut buf).await.unwrap();
@@ -273,8 +273,8 @@ pub fn tcp_echo_evloop(conns: usize, round_trips: usize) -> Duration {
 }
 
 /// [`tcp_echo_evloop`] on tokio.
-pub fn tcp_echo_tokio(conns: usize, round_trips: usize) -> Duration {
-    tk::tcp_echo(conns, round_trips)
+pub fn tcp_echo_tokio(conns: usize, round_trips: usize, form: TokioForm) -> Duration {
+    tk::tcp_echo(conns, round_trips, form)
 }
 
 /// One connection: a task writes `bytes` in 64 KiB `write_all`s (then
@@ -286,8 +286,8 @@ pub fn tcp_bulk_evloop(bytes: usize) -> Duration {
 }
 
 /// [`tcp_bulk_evloop`] on tokio.
-pub fn tcp_bulk_tokio(bytes: usize) -> Duration {
-    tk::tcp_bulk(bytes)
+pub fn tcp_bulk_tokio(bytes: usize, form: TokioForm) -> Duration {
+    tk::tcp_bulk(bytes, form)
 }
 
 /// Two connected UDP sockets: `round_trips` times, one sends 64 bytes and
@@ -297,6 +297,6 @@ pub fn udp_ping_pong_evloop(round_trips: usize) -> Duration {
 }
 
 /// [`udp_ping_pong_evloop`] on tokio.
-pub fn udp_ping_pong_tokio(round_trips: usize) -> Duration {
-    tk::udp_ping_pong(round_trips)
+pub fn udp_ping_pong_tokio(round_trips: usize, form: TokioForm) -> Duration {
+    tk::udp_ping_pong(round_trips, form)
 }

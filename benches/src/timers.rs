@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use crate::runtime;
+use crate::runtime::{self, TokioForm};
 
 // ---- timers_random / timers_random_cb --------------------------------------
 
@@ -36,16 +36,16 @@ pub fn timers_sleep_evloop(delays: &[Duration]) -> Duration {
         .unwrap()
 }
 
-/// A task per delay, spawned with `tokio::spawn`, sleeping with
+/// A task per delay, spawned in `form`, sleeping with
 /// `tokio::time::sleep`; the main future awaits them all. tokio's side of
 /// both `timers_random` and `timers_random_cb` (it has no timer callbacks).
-pub fn timers_sleep_tokio(delays: &[Duration]) -> Duration {
+pub fn timers_sleep_tokio(delays: &[Duration], form: TokioForm) -> Duration {
     let delays = delays.to_vec();
-    runtime::tokio().block_on(async move {
+    form.block_on(&runtime::tokio(), async move {
         let start = Instant::now();
         let tasks: Vec<_> = delays
             .iter()
-            .map(|&d| tokio::spawn(tokio::time::sleep(d)))
+            .map(|&d| form.spawn(tokio::time::sleep(d)))
             .collect();
         for task in tasks {
             task.await.unwrap();
@@ -172,15 +172,15 @@ pub fn timer_lateness_evloop(delays: &[Duration], batch: usize) -> Vec<Duration>
         .unwrap()
 }
 
-/// [`timer_lateness_evloop`] on tokio: `tokio::spawn`,
+/// [`timer_lateness_evloop`] on tokio: tasks spawned in `form`,
 /// `tokio::time::sleep_until`, `tokio::task::yield_now`.
-pub fn timer_lateness_tokio(delays: &[Duration], batch: usize) -> Vec<Duration> {
+pub fn timer_lateness_tokio(delays: &[Duration], batch: usize, form: TokioForm) -> Vec<Duration> {
     let delays = delays.to_vec();
-    runtime::tokio().block_on(async move {
+    form.block_on(&runtime::tokio(), async move {
         let mut tasks = Vec::with_capacity(delays.len());
         for chunk in delays.chunks(batch.max(1)) {
             for &d in chunk {
-                tasks.push(tokio::spawn(async move {
+                tasks.push(form.spawn(async move {
                     let deadline = Instant::now() + d;
                     tokio::time::sleep_until(deadline.into()).await;
                     Instant::now().saturating_duration_since(deadline)

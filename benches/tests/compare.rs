@@ -8,9 +8,14 @@ use evloop_benches::compare::{self, Launcher, Options, Size};
 /// Every workload `cargo compare` runs.
 const WORKLOADS: &[&str] = &[
     "spawn_join",
+    "spawn_join_warm",
     "call_soon",
+    "call_soon_warm",
+    "call_soon_timer_pending",
     "ping_pong",
+    "ping_pong_timer_pending",
     "timers_random",
+    "timers_random_1m",
     "timers_random_cb",
     "timer_cancel",
     "timeout_ready",
@@ -33,6 +38,17 @@ const WORKLOADS: &[&str] = &[
 ];
 
 const REPS: usize = 2;
+
+/// The workloads with a hand-written floor beside them.
+const WITH_FLOOR: &[&str] = &[
+    "spawn_join",
+    "spawn_join_warm",
+    "call_soon",
+    "call_soon_warm",
+    "call_soon_timer_pending",
+    "ping_pong",
+    "ping_pong_timer_pending",
+];
 
 /// The memory workloads re-execute this test binary with this test
 /// selected and the measurement in an environment variable; in a normal
@@ -100,6 +116,34 @@ fn tiny_run_writes_json_and_svg_for_every_workload() {
             field("target")
         );
         assert!(matches!(field("extra"), Json::Obj(_)), "{name}: extra");
+        assert!(
+            matches!(field("tokio_form"), Json::Str(f) if !f.is_empty()),
+            "{name}: tokio_form"
+        );
+        let Json::Obj(others) = field("tokio_others") else {
+            panic!("{name}: tokio_others is not an object");
+        };
+        assert!(others.iter().all(|(_, m)| matches!(m, Json::Num(_))));
+        let Json::Arr(floor) = field("floor") else {
+            panic!("{name}: floor is not an array");
+        };
+        if WITH_FLOOR.contains(&name) {
+            assert_eq!(floor.len(), REPS, "{name}: floor");
+            assert!(matches!(field("floor_distance"), Json::Num(d) if *d > 0.0));
+        } else {
+            assert!(floor.is_empty(), "{name}: a floor");
+            assert_eq!(field("floor_distance"), &Json::Null, "{name}");
+        }
+    }
+    // Where a workload spawns tasks, both of tokio's forms ran: the one
+    // reported and the other in `tokio_others`.
+    for (item, &name) in items.iter().zip(WORKLOADS) {
+        if name.starts_with("spawn_join") || name.starts_with("ping_pong") {
+            let Some(Json::Obj(others)) = item.get("tokio_others") else {
+                panic!("{name}: tokio_others");
+            };
+            assert_eq!(others.len(), 1, "{name}: the other form");
+        }
     }
 
     let svg = std::fs::read_to_string(&svg_path).unwrap();

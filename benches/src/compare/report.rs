@@ -12,8 +12,18 @@ pub struct Record {
     pub spec: Spec,
     /// evloop's value for each repetition, in the order they ran.
     pub evloop: Vec<f64>,
-    /// tokio's value for each repetition.
+    /// tokio's value for each repetition, in its fastest form for this
+    /// workload.
     pub tokio: Vec<f64>,
+    /// How tokio's side ran: the form measured in `tokio` (see
+    /// [`crate::runtime::TokioForm`]) or, for a workload with one form, what
+    /// it uses.
+    pub tokio_form: String,
+    /// The other tokio forms tried, with their medians.
+    pub tokio_others: Vec<(String, f64)>,
+    /// The floor's value for each repetition: the same work hand-written
+    /// with no runtime ([`crate::floor`]); empty if the workload has none.
+    pub floor: Vec<f64>,
     /// Extra figures for the notes: label, evloop's and tokio's values.
     pub extra: Vec<(String, Vec<f64>, Vec<f64>)>,
 }
@@ -42,7 +52,26 @@ impl Record {
             spec,
             evloop,
             tokio,
+            tokio_form: String::new(),
+            tokio_others: Vec::new(),
+            floor: Vec::new(),
             extra: Vec::new(),
+        }
+    }
+
+    /// The floor's median (NaN without a floor).
+    pub fn floor_median(&self) -> f64 {
+        median(&self.floor)
+    }
+
+    /// How many times the floor's cost evloop's median is (NaN without a
+    /// floor): 1.0 would be a runtime that costs nothing.
+    pub fn floor_distance(&self) -> f64 {
+        let (e, f) = (self.evloop_median(), self.floor_median());
+        if e > 0.0 && f > 0.0 {
+            e / f
+        } else {
+            f64::NAN
         }
     }
 
@@ -130,8 +159,11 @@ pub fn table(records: &[Record]) -> String {
         "tokio min–max",
         "ratio",
         "target",
+        "floor",
+        "evloop ÷ floor",
+        "tokio's form",
     ];
-    let rows: Vec<[String; 8]> = records
+    let rows: Vec<[String; 11]> = records
         .iter()
         .map(|r| {
             let range = |v: &[f64]| {
@@ -151,6 +183,17 @@ pub fn table(records: &[Record]) -> String {
                 range(&r.tokio),
                 fmt_ratio(r.ratio()),
                 target_cell(r),
+                if r.floor.is_empty() {
+                    String::new()
+                } else {
+                    fmt_num(r.floor_median())
+                },
+                if r.floor.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}×", fmt_ratio(r.floor_distance()))
+                },
+                r.tokio_form.clone(),
             ]
         })
         .collect();
@@ -170,11 +213,13 @@ pub fn table(records: &[Record]) -> String {
             format!("{s}{fill}")
         }
     };
+    // Every column but the names, the units and tokio's form is a number.
+    let numeric = |i: usize| (2..header.len() - 1).contains(&i);
     let mut out = String::new();
     let line = |cells: &[String], out: &mut String| {
         out.push('|');
         for (i, c) in cells.iter().enumerate() {
-            let _ = write!(out, " {} |", pad(c, widths[i], i >= 2));
+            let _ = write!(out, " {} |", pad(c, widths[i], numeric(i)));
         }
         out.push('\n');
     };
@@ -182,7 +227,7 @@ pub fn table(records: &[Record]) -> String {
     out.push('|');
     for (i, w) in widths.iter().enumerate() {
         let dashes = "-".repeat((*w).max(3));
-        if i >= 2 {
+        if numeric(i) {
             let _ = write!(out, " {}: |", &dashes[1..]);
         } else {
             let _ = write!(out, " {dashes} |");
@@ -194,12 +239,19 @@ pub fn table(records: &[Record]) -> String {
     }
     out.push_str(
         "\nMedians of the repetitions; ↓ lower is better, ↑ higher is better; \
-         ratio > 1: evloop better; target: the ratio aimed for, ✓ met, ✗ missed.\n",
+         ratio > 1: evloop better; target: the ratio aimed for, ✓ met, ✗ missed; \
+         floor: the same work hand-written with no runtime around it; tokio's form: \
+         the faster of tokio's forms where a workload spawns tasks (both are run).\n",
     );
+    out.push_str(&timer_pending_notes(records));
     let notes: Vec<String> = records
         .iter()
-        .filter(|r| !r.extra.is_empty())
+        .filter(|r| !r.extra.is_empty() || !r.tokio_others.is_empty())
         .map(|r| {
+            let others = r
+                .tokio_others
+                .iter()
+                .map(|(form, m)| format!("tokio as {form} {} (median)", fmt_num(*m)));
             let parts: Vec<String> = r
                 .extra
                 .iter()
@@ -217,6 +269,7 @@ pub fn table(records: &[Record]) -> String {
                         fmt_num(t)
                     )
                 })
+                .chain(others)
                 .collect();
             format!("- `{}`: {}", r.spec.name, parts.join("; "))
         })
@@ -225,6 +278,38 @@ pub fn table(records: &[Record]) -> String {
         out.push('\n');
         out.push_str(&notes.join("\n"));
         out.push('\n');
+    }
+    out
+}
+
+/// The most a pending far-away timer may add to a workload's evloop time.
+const TIMER_PENDING_LIMIT: f64 = 1.10;
+
+/// For each `X_timer_pending` record whose `X` also ran: evloop's time with
+/// the timer pending as a multiple of its time without (the aim: at most
+/// [`TIMER_PENDING_LIMIT`]).
+fn timer_pending_notes(records: &[Record]) -> String {
+    let mut out = String::new();
+    for r in records {
+        let Some(base) = r.spec.name.strip_suffix("_timer_pending") else {
+            continue;
+        };
+        let Some(b) = records.iter().find(|b| b.spec.name == base) else {
+            continue;
+        };
+        let times = r.evloop_median() / b.evloop_median();
+        let _ = writeln!(
+            out,
+            "- `{}`: evloop {}× its `{base}` time (aim ≤ {}× {})",
+            r.spec.name,
+            fmt_ratio(times),
+            fmt_ratio(TIMER_PENDING_LIMIT),
+            if times <= TIMER_PENDING_LIMIT {
+                "✓"
+            } else {
+                "✗"
+            },
+        );
     }
     out
 }
@@ -277,8 +362,11 @@ fn json_array(values: &[f64]) -> String {
 
 /// The records as a JSON array: per workload `workload`, `unit`, `better`
 /// (`"lower"` / `"higher"`), `evloop` and `tokio` (every repetition's
-/// value), `evloop_median`, `tokio_median`, `ratio` (> 1: evloop better)
-/// and `extra` (label → `{"evloop": [...], "tokio": [...]}`).
+/// value), `evloop_median`, `tokio_median`, `ratio` (> 1: evloop better),
+/// `target`, `tokio_form` and `tokio_others` (form → median), `floor`
+/// (every repetition, `[]` without one), `floor_median` and
+/// `floor_distance` (evloop ÷ floor; `null` without one), and `extra`
+/// (label → `{"evloop": [...], "tokio": [...]}`).
 pub fn json(records: &[Record]) -> String {
     let mut out = String::from("[\n");
     for (i, r) in records.iter().enumerate() {
@@ -298,11 +386,17 @@ pub fn json(records: &[Record]) -> String {
                 )
             })
             .collect();
+        let others: Vec<String> = r
+            .tokio_others
+            .iter()
+            .map(|(form, m)| format!("{}: {}", json_string(form), json_number(*m)))
+            .collect();
         let _ = write!(
             out,
             "  {{\"workload\": {}, \"unit\": {}, \"better\": {}, \"evloop\": {}, \"tokio\": {}, \
              \"evloop_median\": {}, \"tokio_median\": {}, \"ratio\": {}, \"target\": {}, \
-             \"extra\": {{{}}}}}",
+             \"tokio_form\": {}, \"tokio_others\": {{{}}}, \"floor\": {}, \"floor_median\": {}, \
+             \"floor_distance\": {}, \"extra\": {{{}}}}}",
             json_string(r.spec.name),
             json_string(r.spec.unit),
             json_string(better),
@@ -312,6 +406,11 @@ pub fn json(records: &[Record]) -> String {
             json_number(r.tokio_median()),
             json_number(r.ratio()),
             r.spec.target.map_or("null".to_string(), json_number),
+            json_string(&r.tokio_form),
+            others.join(", "),
+            json_array(&r.floor),
+            json_number(r.floor_median()),
+            json_number(r.floor_distance()),
             extra.join(", "),
         );
         out.push_str(if i + 1 < records.len() { ",\n" } else { "\n" });

@@ -4,9 +4,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::report::Record;
+use super::report::{median, Record};
 use super::Options;
-use crate::{mem, net, random_delays, tasks, timers, xthread};
+use crate::runtime::{Setting, TokioForm};
+use crate::{floor, mem, net, random_delays, tasks, timers, xthread};
 
 /// Which way is better for a workload's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +58,16 @@ const fn higher(name: &'static str, unit: &'static str, target: Option<f64>) -> 
 /// ratio.
 pub const SPECS: &[Spec] = &[
     lower("spawn_join", "ns/task", Some(4.0)),
+    lower("spawn_join_warm", "ns/task", Some(5.0)),
     lower("call_soon", "ns/callback", Some(20.0)),
-    lower("ping_pong", "ns/round trip", Some(4.0)),
+    lower("call_soon_warm", "ns/callback", None),
+    lower("call_soon_timer_pending", "ns/callback", None),
+    lower("ping_pong", "ns/round trip", Some(3.0)),
+    lower("ping_pong_timer_pending", "ns/round trip", None),
     lower("timers_random", "ms overhead", Some(2.0)),
+    lower("timers_random_1m", "ms overhead", Some(1.5)),
     lower("timers_random_cb", "ms overhead", Some(2.0)),
-    lower("timer_cancel", "ns/timer", Some(3.0)),
+    lower("timer_cancel", "ns/timer", Some(2.0)),
     lower("timeout_ready", "ns/call", Some(1.0)),
     lower("timer_lateness_p99", "µs late", Some(10.0)),
     lower("threadsafe_1p", "ns/job", Some(2.0)),
@@ -104,7 +110,10 @@ struct Counts {
     spawn: usize,
     call_soon: usize,
     ping_pong: usize,
+    /// Timers of `timers_random` and `timers_random_cb`.
     timers: usize,
+    /// Timers of `timers_random_1m`.
+    timers_1m: usize,
     timer_cancel: usize,
     timeout: usize,
     lateness: usize,
@@ -129,7 +138,8 @@ impl Size {
                 spawn: 1_000_000,
                 call_soon: 1_000_000,
                 ping_pong: 1_000_000,
-                timers: 1_000_000,
+                timers: 100_000,
+                timers_1m: 1_000_000,
                 timer_cancel: 1_000_000,
                 timeout: 1_000_000,
                 lateness: 10_000,
@@ -148,6 +158,7 @@ impl Size {
                 call_soon: 200_000,
                 ping_pong: 200_000,
                 timers: 100_000,
+                timers_1m: 1_000_000,
                 timer_cancel: 200_000,
                 timeout: 200_000,
                 lateness: 10_000,
@@ -166,6 +177,7 @@ impl Size {
                 call_soon: 2_000,
                 ping_pong: 2_000,
                 timers: 1_000,
+                timers_1m: 2_000,
                 timer_cancel: 2_000,
                 timeout: 2_000,
                 lateness: 500,
@@ -192,21 +204,52 @@ const LATENESS_BATCH: usize = 100;
 /// Seed of every random sequence (both sides get the same).
 const SEED: u64 = 0x5EED_0F71_13E5;
 
-/// The two runtimes.
+/// A runtime a measurement runs on: evloop, or tokio in one of its forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
     Evloop,
-    Tokio,
+    Tokio(TokioForm),
 }
 
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Evloop => "evloop",
-            Side::Tokio => "tokio",
-        })
+        match self {
+            Side::Evloop => f.write_str("evloop"),
+            Side::Tokio(form) => write!(f, "tokio ({})", form.name()),
+        }
     }
 }
+
+/// What tokio's side of a family is.
+#[derive(Debug, Clone, Copy)]
+enum TokioSide {
+    /// The workload spawns tasks: both [`TokioForm`]s run, the faster is
+    /// reported under its name.
+    Forms,
+    /// One form (no task of its own, or a primitive that decides the form),
+    /// described for the table; the family is called with
+    /// [`TokioForm::Spawn`], which it ignores.
+    Fixed(&'static str),
+}
+
+impl TokioSide {
+    fn forms(self) -> &'static [TokioForm] {
+        match self {
+            TokioSide::Forms => &TokioForm::BOTH,
+            TokioSide::Fixed(_) => &[TokioForm::Spawn],
+        }
+    }
+
+    fn describe(self, form: TokioForm) -> &'static str {
+        match self {
+            TokioSide::Forms => form.name(),
+            TokioSide::Fixed(text) => text,
+        }
+    }
+}
+
+/// What the spin workloads say of their tokio side.
+const SPIN_LABEL: &str = "evloop spinning vs tokio parking (tokio has no spin mode)";
 
 /// One measurement of a family: a value per workload it reports (in the
 /// order of its names), and extra figures for the table's notes.
@@ -228,7 +271,11 @@ impl Measured {
 /// same samples).
 struct Family {
     names: &'static [&'static str],
+    tokio: TokioSide,
     run: fn(Side, &Counts, &Options) -> Result<Measured, String>,
+    /// The hand-written floor of the same work ([`crate::floor`]), in the
+    /// workload's unit, if it has one.
+    floor: Option<fn(&Counts) -> f64>,
 }
 
 fn ns_per(d: Duration, n: usize) -> f64 {
@@ -255,100 +302,165 @@ fn overhead_ms(total: Duration, delays: &[Duration]) -> f64 {
     (total.as_secs_f64() - longest.as_secs_f64()) * 1000.0
 }
 
-fn pick<T>(side: Side, evloop: impl FnOnce() -> T, tokio: impl FnOnce() -> T) -> T {
+fn pick<T>(side: Side, evloop: impl FnOnce() -> T, tokio: impl FnOnce(TokioForm) -> T) -> T {
     match side {
         Side::Evloop => evloop(),
-        Side::Tokio => tokio(),
+        Side::Tokio(form) => tokio(form),
     }
+}
+
+fn spawn_join(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
+    let n = c.spawn;
+    let d = pick(
+        side,
+        || tasks::spawn_join_evloop(n, setting),
+        |form| tasks::spawn_join_tokio(n, setting, form),
+    );
+    Ok(Measured::one(ns_per(d, n)))
+}
+
+fn call_soon(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
+    let n = c.call_soon;
+    let d = pick(
+        side,
+        || tasks::call_soon_evloop(n, setting),
+        |form| tasks::call_soon_tokio(n, setting, form),
+    );
+    Ok(Measured::one(ns_per(d, n)))
+}
+
+fn ping_pong(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
+    let n = c.ping_pong;
+    let d = pick(
+        side,
+        || tasks::ping_pong_evloop(n, setting),
+        |form| tasks::ping_pong_tokio(n, setting, form),
+    );
+    Ok(Measured::one(ns_per(d, n)))
+}
+
+fn timers_random(n: usize, side: Side) -> Result<Measured, String> {
+    let delays = random_delays(n, TIMERS_MAX_MS, SEED);
+    let d = pick(
+        side,
+        || timers::timers_sleep_evloop(&delays),
+        |form| timers::timers_sleep_tokio(&delays, form),
+    );
+    Ok(Measured::one(overhead_ms(d, &delays)))
+}
+
+fn spawn_join_floor(c: &Counts) -> f64 {
+    ns_per(floor::spawn_join(c.spawn), c.spawn)
+}
+
+fn call_soon_floor(c: &Counts) -> f64 {
+    ns_per(floor::call_soon(c.call_soon), c.call_soon)
+}
+
+fn ping_pong_floor(c: &Counts) -> f64 {
+    ns_per(floor::ping_pong(c.ping_pong), c.ping_pong)
 }
 
 const FAMILIES: &[Family] = &[
     Family {
         names: &["spawn_join"],
-        run: |side, c, _| {
-            let n = c.spawn;
-            let d = pick(
-                side,
-                || tasks::spawn_join_evloop(n),
-                || tasks::spawn_join_tokio(n),
-            );
-            Ok(Measured::one(ns_per(d, n)))
-        },
+        tokio: TokioSide::Forms,
+        run: |side, c, _| spawn_join(Setting::Fresh, side, c),
+        floor: Some(spawn_join_floor),
+    },
+    Family {
+        names: &["spawn_join_warm"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| spawn_join(Setting::Warm, side, c),
+        floor: Some(spawn_join_floor),
     },
     Family {
         names: &["call_soon"],
-        run: |side, c, _| {
-            let n = c.call_soon;
-            let d = pick(
-                side,
-                || tasks::call_soon_evloop(n),
-                || tasks::call_soon_tokio(n),
-            );
-            Ok(Measured::one(ns_per(d, n)))
-        },
+        tokio: TokioSide::Forms,
+        run: |side, c, _| call_soon(Setting::Fresh, side, c),
+        floor: Some(call_soon_floor),
+    },
+    Family {
+        names: &["call_soon_warm"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| call_soon(Setting::Warm, side, c),
+        floor: Some(call_soon_floor),
+    },
+    Family {
+        names: &["call_soon_timer_pending"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| call_soon(Setting::TimerPending, side, c),
+        floor: Some(call_soon_floor),
     },
     Family {
         names: &["ping_pong"],
-        run: |side, c, _| {
-            let n = c.ping_pong;
-            let d = pick(
-                side,
-                || tasks::ping_pong_evloop(n),
-                || tasks::ping_pong_tokio(n),
-            );
-            Ok(Measured::one(ns_per(d, n)))
-        },
+        tokio: TokioSide::Forms,
+        run: |side, c, _| ping_pong(Setting::Fresh, side, c),
+        floor: Some(ping_pong_floor),
+    },
+    Family {
+        names: &["ping_pong_timer_pending"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| ping_pong(Setting::TimerPending, side, c),
+        floor: Some(ping_pong_floor),
     },
     Family {
         names: &["timers_random"],
-        run: |side, c, _| {
-            let delays = random_delays(c.timers, TIMERS_MAX_MS, SEED);
-            let d = pick(
-                side,
-                || timers::timers_sleep_evloop(&delays),
-                || timers::timers_sleep_tokio(&delays),
-            );
-            Ok(Measured::one(overhead_ms(d, &delays)))
-        },
+        tokio: TokioSide::Forms,
+        run: |side, c, _| timers_random(c.timers, side),
+        floor: None,
+    },
+    Family {
+        names: &["timers_random_1m"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| timers_random(c.timers_1m, side),
+        floor: None,
     },
     Family {
         names: &["timers_random_cb"],
+        tokio: TokioSide::Forms,
         run: |side, c, _| {
             let delays = random_delays(c.timers, TIMERS_MAX_MS, SEED);
             let d = pick(
                 side,
                 || timers::timers_cb_evloop(&delays),
-                || timers::timers_sleep_tokio(&delays),
+                |form| timers::timers_sleep_tokio(&delays, form),
             );
             Ok(Measured::one(overhead_ms(d, &delays)))
         },
+        floor: None,
     },
     Family {
         names: &["timer_cancel"],
+        tokio: TokioSide::Fixed("a Sleep polled once in block_on"),
         run: |side, c, _| {
             let delays = random_delays(c.timer_cancel, TIMERS_MAX_MS, SEED);
             let d = pick(
                 side,
                 || timers::timer_cancel_evloop(&delays),
-                || timers::timer_cancel_tokio(&delays),
+                |_| timers::timer_cancel_tokio(&delays),
             );
             Ok(Measured::one(ns_per(d, delays.len())))
         },
+        floor: None,
     },
     Family {
         names: &["timeout_ready"],
+        tokio: TokioSide::Fixed("time::timeout in block_on"),
         run: |side, c, _| {
             let n = c.timeout;
             let d = pick(
                 side,
                 || timers::timeout_ready_evloop(n),
-                || timers::timeout_ready_tokio(n),
+                |_| timers::timeout_ready_tokio(n),
             );
             Ok(Measured::one(ns_per(d, n)))
         },
+        floor: None,
     },
     Family {
         names: &["timer_lateness_p99"],
+        tokio: TokioSide::Forms,
         run: |side, c, _| {
             let delays = crate::random_delays_between(
                 c.lateness,
@@ -359,7 +471,7 @@ const FAMILIES: &[Family] = &[
             let mut late = pick(
                 side,
                 || timers::timer_lateness_evloop(&delays, LATENESS_BATCH),
-                || timers::timer_lateness_tokio(&delays, LATENESS_BATCH),
+                |form| timers::timer_lateness_tokio(&delays, LATENESS_BATCH, form),
             );
             late.sort_unstable();
             Ok(Measured {
@@ -370,39 +482,45 @@ const FAMILIES: &[Family] = &[
                 ],
             })
         },
+        floor: None,
     },
     Family {
         names: &["threadsafe_1p"],
+        tokio: TokioSide::Fixed("mpsc::unbounded_channel into block_on"),
         run: |side, c, _| {
             let n = c.threadsafe;
             let d = pick(
                 side,
                 || xthread::threadsafe_evloop(1, n),
-                || xthread::threadsafe_tokio(1, n),
+                |_| xthread::threadsafe_tokio(1, n),
             );
             Ok(Measured::one(ns_per(d, n)))
         },
+        floor: None,
     },
     Family {
         names: &["threadsafe_2p"],
+        tokio: TokioSide::Fixed("mpsc::unbounded_channel into block_on"),
         run: |side, c, _| {
             let n = c.threadsafe;
             let d = pick(
                 side,
                 || xthread::threadsafe_evloop(2, n),
-                || xthread::threadsafe_tokio(2, n),
+                |_| xthread::threadsafe_tokio(2, n),
             );
             Ok(Measured::one(ns_per(d, n)))
         },
+        floor: None,
     },
     Family {
         names: &["xthread_rtt_p50", "xthread_rtt_p99"],
+        tokio: TokioSide::Fixed("Handle::spawn + oneshot"),
         run: |side, c, _| {
             let n = c.rtt;
             let mut rtt = pick(
                 side,
                 || xthread::xthread_rtt_evloop(n),
-                || xthread::xthread_rtt_tokio(n),
+                |_| xthread::xthread_rtt_tokio(n),
             );
             rtt.sort_unstable();
             Ok(Measured {
@@ -410,133 +528,164 @@ const FAMILIES: &[Family] = &[
                 extra: vec![("max µs", us(*rtt.last().unwrap()))],
             })
         },
+        floor: None,
     },
     Family {
         names: &["xthread_rtt_p50_spin"],
+        tokio: TokioSide::Fixed(SPIN_LABEL),
         run: |side, c, _| {
             let n = c.rtt;
             let mut rtt = pick(
                 side,
                 || xthread::xthread_rtt_evloop_spin(n, SPIN),
-                || xthread::xthread_rtt_tokio(n),
+                |_| xthread::xthread_rtt_tokio(n),
             );
             rtt.sort_unstable();
             Ok(Measured::one(us(quantile(&rtt, 0.5))))
         },
+        floor: None,
     },
     Family {
         names: &["executor_seq"],
+        tokio: TokioSide::Fixed("spawn_blocking"),
         run: |side, c, _| {
             let n = c.exec_seq;
             let d = pick(
                 side,
                 || xthread::executor_seq_evloop(n),
-                || xthread::executor_seq_tokio(n),
+                |_| xthread::executor_seq_tokio(n),
             );
             Ok(Measured::one(us(d) / n as f64))
         },
+        floor: None,
     },
     Family {
         names: &["executor_seq_spin"],
+        tokio: TokioSide::Fixed(SPIN_LABEL),
         run: |side, c, _| {
             let n = c.exec_seq;
             let d = pick(
                 side,
                 || xthread::executor_seq_evloop_spin(n, SPIN),
-                || xthread::executor_seq_tokio(n),
+                |_| xthread::executor_seq_tokio(n),
             );
             Ok(Measured::one(us(d) / n as f64))
         },
+        floor: None,
     },
     Family {
         names: &["executor_concurrent"],
+        tokio: TokioSide::Fixed("spawn_blocking, pool capped at evloop's size"),
         run: |side, c, _| {
             let n = c.exec_concurrent;
             let threads = evloop::ThreadPool::default_size();
             let d = pick(
                 side,
                 || xthread::executor_concurrent_evloop(n),
-                || xthread::executor_concurrent_tokio(n, Some(threads)),
+                |_| xthread::executor_concurrent_tokio(n, Some(threads)),
             );
             Ok(Measured::one(ns_per(d, n)))
         },
+        floor: None,
     },
     Family {
         names: &["executor_concurrent_default"],
+        tokio: TokioSide::Fixed("spawn_blocking, default pool"),
         run: |side, c, _| {
             let n = c.exec_concurrent;
             let d = pick(
                 side,
                 || xthread::executor_concurrent_evloop(n),
-                || xthread::executor_concurrent_tokio(n, None),
+                |_| xthread::executor_concurrent_tokio(n, None),
             );
             Ok(Measured::one(ns_per(d, n)))
         },
+        floor: None,
     },
     Family {
         names: &["tcp_echo_1"],
+        tokio: TokioSide::Forms,
         run: |side, c, _| {
             let n = c.echo_1;
             let d = pick(
                 side,
                 || net::tcp_echo_evloop(1, n),
-                || net::tcp_echo_tokio(1, n),
+                |form| net::tcp_echo_tokio(1, n, form),
             );
             Ok(Measured::one(per_second(n, d)))
         },
+        floor: None,
     },
     Family {
         names: &["tcp_echo_50"],
+        tokio: TokioSide::Forms,
         run: |side, c, _| {
             let n = c.echo_50;
             let d = pick(
                 side,
                 || net::tcp_echo_evloop(ECHO_CONNS, n),
-                || net::tcp_echo_tokio(ECHO_CONNS, n),
+                |form| net::tcp_echo_tokio(ECHO_CONNS, n, form),
             );
             Ok(Measured::one(per_second(ECHO_CONNS * n, d)))
         },
+        floor: None,
     },
     Family {
         names: &["tcp_bulk"],
+        tokio: TokioSide::Forms,
         run: |side, c, _| {
             let n = c.bulk_bytes;
-            let d = pick(side, || net::tcp_bulk_evloop(n), || net::tcp_bulk_tokio(n));
+            let d = pick(
+                side,
+                || net::tcp_bulk_evloop(n),
+                |form| net::tcp_bulk_tokio(n, form),
+            );
             Ok(Measured::one(per_second(n, d) / 1e6))
         },
+        floor: None,
     },
     Family {
         names: &["udp_ping_pong"],
+        tokio: TokioSide::Forms,
         run: |side, c, _| {
             let n = c.udp;
             let d = pick(
                 side,
                 || net::udp_ping_pong_evloop(n),
-                || net::udp_ping_pong_tokio(n),
+                |form| net::udp_ping_pong_tokio(n, form),
             );
             Ok(Measured::one(per_second(n, d)))
         },
+        floor: None,
     },
     Family {
         names: &["mem_task_event"],
+        tokio: TokioSide::Forms,
         run: |side, c, opts| mem_parent("mem_task_event", side, c, opts),
+        floor: None,
     },
     Family {
         names: &["mem_task_sleep"],
+        tokio: TokioSide::Forms,
         run: |side, c, opts| mem_parent("mem_task_sleep", side, c, opts),
+        floor: None,
     },
 ];
 
 /// A memory workload: measured in a child process of its own.
 fn mem_parent(name: &str, side: Side, c: &Counts, opts: &Options) -> Result<Measured, String> {
     let io = if opts.tokio_io { ":io" } else { "" };
+    let side = match side {
+        Side::Evloop => "evloop".to_owned(),
+        Side::Tokio(form) => format!("tokio-{}", form.key()),
+    };
     let spec = format!("{name}:{side}:{}{io}", c.mem_tasks);
     super::run_child(&opts.launcher, &spec).map(Measured::one)
 }
 
 /// The child's side of a memory workload: `spec` is
-/// `<workload>:<evloop|tokio>:<tasks>[:io]` (`io`: `--tokio-io`); returns
-/// bytes per task.
+/// `<workload>:<evloop|tokio-FORM>:<tasks>[:io]` (`FORM`: a
+/// [`TokioForm::key`]; `io`: `--tokio-io`); returns bytes per task.
 pub(super) fn mem_child(spec: &str) -> Result<f64, String> {
     let bad = || format!("bad memory child spec {spec:?}");
     let mut parts = spec.split(':');
@@ -550,17 +699,108 @@ pub(super) fn mem_child(spec: &str) -> Result<f64, String> {
         .and_then(|n| n.parse().ok())
         .filter(|&n| n > 0)
         .ok_or_else(bad)?;
+    let side = match side {
+        Some("evloop") => Side::Evloop,
+        Some(s) => s
+            .strip_prefix("tokio-")
+            .and_then(TokioForm::from_key)
+            .map(Side::Tokio)
+            .ok_or_else(bad)?,
+        None => return Err(bad()),
+    };
     match (name, side) {
-        (Some("mem_task_event"), Some("evloop")) => Ok(mem::task_event_evloop(n)),
-        (Some("mem_task_event"), Some("tokio")) => Ok(mem::task_event_tokio(n)),
-        (Some("mem_task_sleep"), Some("evloop")) => Ok(mem::task_sleep_evloop(n)),
-        (Some("mem_task_sleep"), Some("tokio")) => Ok(mem::task_sleep_tokio(n)),
+        (Some("mem_task_event"), Side::Evloop) => Ok(mem::task_event_evloop(n)),
+        (Some("mem_task_event"), Side::Tokio(form)) => Ok(mem::task_event_tokio(n, form)),
+        (Some("mem_task_sleep"), Side::Evloop) => Ok(mem::task_sleep_evloop(n)),
+        (Some("mem_task_sleep"), Side::Tokio(form)) => Ok(mem::task_sleep_tokio(n, form)),
         _ => Err(bad()),
     }
 }
 
-/// Runs every selected family `opts.reps` times per side, alternating which
-/// side goes first, and returns a record per selected workload.
+/// Every repetition of one family: evloop's, each tokio form's, and the
+/// floor's.
+struct Runs {
+    evloop: Vec<Measured>,
+    tokio: Vec<(TokioForm, Vec<Measured>)>,
+    floor: Vec<f64>,
+}
+
+/// Runs `family` `opts.reps` times on each side (evloop, each tokio form,
+/// the floor), reversing the order every other repetition.
+fn run_family(family: &Family, counts: &Counts, opts: &Options) -> Result<Runs, String> {
+    let forms = family.tokio.forms();
+    let mut runs = Runs {
+        evloop: Vec::new(),
+        tokio: forms.iter().map(|&f| (f, Vec::new())).collect(),
+        floor: Vec::new(),
+    };
+    let mut sides: Vec<Option<Side>> = vec![Some(Side::Evloop)];
+    sides.extend(forms.iter().map(|&f| Some(Side::Tokio(f))));
+    if family.floor.is_some() {
+        sides.push(None);
+    }
+    for rep in 0..opts.reps {
+        if rep > 0 {
+            sides.reverse();
+        }
+        for side in &sides {
+            let Some(side) = *side else {
+                runs.floor.push((family.floor.expect("a floor"))(counts));
+                continue;
+            };
+            let m = (family.run)(side, counts, opts)
+                .map_err(|e| format!("{} on {side}: {e}", family.names.join("/")))?;
+            assert_eq!(m.values.len(), family.names.len());
+            match side {
+                Side::Evloop => runs.evloop.push(m),
+                Side::Tokio(form) => {
+                    let at = forms.iter().position(|&f| f == form).expect("a form");
+                    runs.tokio[at].1.push(m);
+                }
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// The record of workload `i` of a family: tokio's values are those of
+/// its best form for this workload (by median), the others' medians kept
+/// for the notes.
+fn record(family: &Family, runs: &Runs, i: usize) -> Record {
+    let spec = spec(family.names[i]);
+    let values = |ms: &[Measured]| -> Vec<f64> { ms.iter().map(|m| m.values[i]).collect() };
+    let better = |a: f64, b: f64| match spec.better {
+        Better::Lower => a < b,
+        Better::Higher => a > b,
+    };
+    let mut best = 0;
+    for (k, (_, ms)) in runs.tokio.iter().enumerate() {
+        if better(median(&values(ms)), median(&values(&runs.tokio[best].1))) {
+            best = k;
+        }
+    }
+    let (form, tokio_runs) = &runs.tokio[best];
+    let mut record = Record::new(spec, values(&runs.evloop), values(tokio_runs));
+    record.tokio_form = family.tokio.describe(*form).to_owned();
+    record.tokio_others = runs
+        .tokio
+        .iter()
+        .enumerate()
+        .filter(|&(k, _)| k != best)
+        .map(|(_, (f, ms))| (f.name().to_owned(), median(&values(ms))))
+        .collect();
+    record.floor = runs.floor.clone();
+    for (k, (label, _)) in runs.evloop[0].extra.iter().enumerate() {
+        let extra = |ms: &[Measured]| -> Vec<f64> { ms.iter().map(|m| m.extra[k].1).collect() };
+        record
+            .extra
+            .push((label.to_string(), extra(&runs.evloop), extra(tokio_runs)));
+    }
+    record
+}
+
+/// Runs every selected family `opts.reps` times per side, alternating the
+/// order of the sides, and returns a record per selected workload.
 pub(super) fn run_all(opts: &Options) -> Result<Vec<Record>, String> {
     let counts = opts.size.counts();
     let mut records = Vec::new();
@@ -571,33 +811,10 @@ pub(super) fn run_all(opts: &Options) -> Result<Vec<Record>, String> {
         if selected.is_empty() {
             continue;
         }
-        let mut runs: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
         let started = Instant::now();
-        for rep in 0..opts.reps {
-            let order = if rep % 2 == 0 {
-                [Side::Evloop, Side::Tokio]
-            } else {
-                [Side::Tokio, Side::Evloop]
-            };
-            for side in order {
-                let m = (family.run)(side, &counts, opts)
-                    .map_err(|e| format!("{} on {side}: {e}", family.names.join("/")))?;
-                assert_eq!(m.values.len(), family.names.len());
-                runs[side as usize].push(m);
-            }
-        }
+        let runs = run_family(family, &counts, opts)?;
         for &i in &selected {
-            let spec = spec(family.names[i]);
-            let values = |side: Side| runs[side as usize].iter().map(|m| m.values[i]).collect();
-            let mut record = Record::new(spec, values(Side::Evloop), values(Side::Tokio));
-            for (k, (label, _)) in runs[0][0].extra.iter().enumerate() {
-                let extra = |side: Side| -> Vec<f64> {
-                    runs[side as usize].iter().map(|m| m.extra[k].1).collect()
-                };
-                record
-                    .extra
-                    .push((label.to_string(), extra(Side::Evloop), extra(Side::Tokio)));
-            }
+            let record = record(family, &runs, i);
             if opts.progress {
                 eprintln!(
                     "{:<28} evloop {:>10} {:<14} tokio {:>10}  ratio {}   ({:.1} s)",
