@@ -87,6 +87,11 @@ pub(crate) struct Core {
 
     // ---- timers -------------------------------------------------------------
     timers: RefCell<Wheel<TimerEntry>>,
+    /// No timer is due before this loop time: a lower bound of the earliest
+    /// deadline (exact after each advance, lowered by each insert, left as
+    /// it is by a removal). Lets phase 5 skip the wheel and the precise
+    /// clock while the earliest timer is far away.
+    next_timer: Cell<u64>,
     /// Scratch buffer for the keys of expired timers (kept to avoid allocating).
     expired: RefCell<Vec<TimerKey>>,
     clock: Clock,
@@ -183,6 +188,7 @@ impl Core {
             current_task: Cell::new(None),
             io_budget: Cell::new(tasks::NO_IO_BUDGET_LIMIT),
             timers: RefCell::new(Wheel::new(config.tick_ns)),
+            next_timer: Cell::new(u64::MAX),
             expired: RefCell::default(),
             clock: Clock::new(config.virtual_time),
             external: Cell::new(0),

@@ -62,6 +62,7 @@ impl Core {
         if self.is_closed() {
             return Err(LoopClosed);
         }
+        self.next_timer.set(self.next_timer.get().min(deadline));
         Ok(self.timers.borrow_mut().insert(deadline, entry))
     }
 

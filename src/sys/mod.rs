@@ -194,15 +194,25 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
 /// clock; the loop's own bookkeeping uses it where ticks are fine grained
 /// enough (see `watch.rs`).
 pub(crate) fn coarse_monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
+}
+
+/// `clock_gettime(clock)` in nanoseconds.
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a
-    // constant every Linux since 2.6.32 supports.
-    let ret = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    debug_assert_eq!(ret, 0, "clock_gettime(CLOCK_MONOTONIC_COARSE) failed");
+    // SAFETY: `ts` is a valid, writable timespec; the clock ids passed in
+    // are constants every Linux since 2.6.32 supports.
+    let ret = unsafe { libc::clock_gettime(clock, &mut ts) };
+    debug_assert_eq!(ret, 0, "clock_gettime({clock}) failed");
     (ts.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec as u64)
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock `Instant` reads.
+pub(crate) fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
 }
