@@ -2,7 +2,8 @@
 
 mod util;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -136,4 +137,78 @@ fn a_deadline_in_the_past_fires_at_the_next_timers_phase() {
     lp.call_at(past, log.cb("past")).unwrap();
     tick(&lp);
     assert_eq!(log.take(), ["ten", "past"]);
+}
+
+#[test]
+fn a_huge_batch_of_due_timers_expires_1024_an_iteration_in_order() {
+    // 3,000 timers due at once: the timer phase hands them to the ready
+    // queue 1,024 an iteration, in (deadline, scheduling) order, and what
+    // the first ones schedule runs before the later ones: a sweep of a
+    // million due timers does not make one iteration of a million items.
+    const N: usize = 3000;
+    let lp = virtual_loop();
+    let ran: Rc<RefCell<Vec<(usize, u64)>>> = Rc::default();
+    let soon_ran_after = Rc::new(Cell::new(None));
+    for i in 0..N {
+        let (ran, soon_ran_after) = (ran.clone(), soon_ran_after.clone());
+        // Two deadlines, the later one scheduled first: the order is by
+        // deadline, then by scheduling.
+        let delay = Duration::from_millis(if i < N / 2 { 6 } else { 5 });
+        lp.call_later(delay, move || {
+            let lp = EventLoop::current();
+            if ran.borrow().is_empty() {
+                let ran = ran.clone();
+                let cb = move || soon_ran_after.set(Some(ran.borrow().len()));
+                lp.call_soon(cb).unwrap();
+            }
+            ran.borrow_mut().push((i, lp.stats().iterations));
+        })
+        .unwrap();
+    }
+    let wait = async { evloop::sleep(Duration::from_millis(10)).await };
+    lp.run_until_complete(wait).unwrap();
+    let ran = ran.borrow();
+    let order: Vec<usize> = ran.iter().map(|&(i, _)| i).collect();
+    let expected: Vec<usize> = (N / 2..N).chain(0..N / 2).collect();
+    assert_eq!(order, expected, "deadline order, then scheduling order");
+    let mut per_iteration = BTreeMap::<u64, usize>::new();
+    for &(_, iteration) in ran.iter() {
+        *per_iteration.entry(iteration).or_default() += 1;
+    }
+    let counts: Vec<usize> = per_iteration.values().copied().collect();
+    // 1,500 due at 5 ms, then (the virtual clock moves on) 1,500 at 6 ms.
+    assert_eq!(counts, [1024, 476, 1024, 476], "timers run per iteration");
+    assert_eq!(
+        soon_ran_after.get(),
+        Some(1024),
+        "a callback the first timer scheduled runs before the second batch"
+    );
+}
+
+#[test]
+fn a_due_timer_waiting_for_a_later_batch_can_still_be_cancelled() {
+    // Timer 1,500 is due with the first ones but waits for the second
+    // batch; the first timer cancels it meanwhile: it never runs.
+    let lp = virtual_loop();
+    let ran = Rc::new(Cell::new(0usize));
+    let handles: Rc<RefCell<Vec<evloop::TimerHandle>>> = Rc::default();
+    let cancelled = Rc::new(Cell::new(None));
+    for i in 0..2000 {
+        let (ran, all, cancelled) = (ran.clone(), handles.clone(), cancelled.clone());
+        let h = lp
+            .call_later(Duration::from_millis(5), move || {
+                assert_ne!(i, 1500, "a cancelled timer ran");
+                if i == 0 {
+                    cancelled.set(Some(all.borrow()[1500].cancel()));
+                }
+                ran.set(ran.get() + 1);
+            })
+            .unwrap();
+        handles.borrow_mut().push(h);
+    }
+    let wait = async { evloop::sleep(Duration::from_millis(10)).await };
+    lp.run_until_complete(wait).unwrap();
+    assert_eq!(cancelled.get(), Some(true));
+    assert_eq!(ran.get(), 1999);
+    assert_eq!(lp.stats().timers_fired, 1999 + 1, "the sleep's timer too");
 }

@@ -11,7 +11,8 @@
 //!  │ 4. remote queue (threadsafe jobs, cross-thread wakes) → ready│
 //!  │    (at most 1,024)                                           │
 //!  │ 5. timer wheel: advance to now, expired timers → ready       │
-//!  │    (skipped while the coarse clock says none can be due)     │
+//!  │    (at most 1,024; skipped while the coarse clock says none  │
+//!  │    can be due)                                               │
 //!  │ 6. run exactly the entries that were ready at this point;    │
 //!  │    what they schedule runs next iteration (asyncio rule)     │
 //!  └──────────────────────────────────────────────────────────────┘
@@ -52,6 +53,16 @@ const IO_POLL_INTERVAL: u64 = 61;
 /// event capacity too: an iteration takes at most that many of each.
 pub(crate) const REMOTE_DRAIN_LIMIT: usize = 1024;
 
+/// The most expired timers one iteration hands to the ready queue. When a
+/// million timers fall due in one sweep, expiring them all before running
+/// any means waking a million tasks whose memory has left the cache by the
+/// time each is polled, and one iteration as long as the sweep. Handed out
+/// 1,024 at a time, each task is woken and then polled while its memory is
+/// still in cache, and I/O and threadsafe jobs get their turns in between.
+/// The rest keep their (deadline, insertion) order and go before any timer
+/// that falls due later.
+pub(crate) const TIMER_EXPIRY_LIMIT: usize = 1024;
+
 impl Core {
     /// One iteration of the loop, as a list of phases (see `docs/internals.md`).
     /// This is the only place where callbacks run and tasks are polled.
@@ -90,9 +101,7 @@ impl Core {
     /// Returns whether it polled.
     #[inline(always)]
     fn poll_io<const TRACE: bool>(&self, max_wait: Option<Duration>) -> bool {
-        if (!self.sched.ready().borrow().is_empty() || self.stopping.get())
-            && self.counters.iterations.get() % IO_POLL_INTERVAL != 0
-        {
+        if self.has_work_now() && self.counters.iterations.get() % IO_POLL_INTERVAL != 0 {
             return false;
         }
         // Stamp and report before the timeout is chosen: the exception
@@ -103,7 +112,7 @@ impl Core {
             self.report_lag(lag);
             self.watch.handler_done();
         }
-        let timeout = if !self.sched.ready().borrow().is_empty() || self.stopping.get() {
+        let timeout = if self.has_work_now() {
             Some(Duration::ZERO)
         } else {
             self.idle_timeout(max_wait)
@@ -134,6 +143,13 @@ impl Core {
             self.advance_virtual_clock(max_wait);
         }
         true
+    }
+
+    /// Whether this iteration must not block: ready work, expired timers
+    /// waiting for their turn, or a stop requested.
+    #[inline(always)]
+    fn has_work_now(&self) -> bool {
+        !self.sched.ready().borrow().is_empty() || self.expired_left() || self.stopping.get()
     }
 
     /// `epoll_wait`; returns whether any event arrived.
@@ -262,6 +278,10 @@ impl Core {
     /// iterations).
     #[inline(always)]
     fn fire_timers(&self, polled: bool) -> bool {
+        if self.expired_left() {
+            self.judge(self.watch.stamp()); // the items before are done
+            return self.expire_some();
+        }
         if self.timers.borrow().pending() == 0 {
             return false; // no clock read while no timer is pending
         }
@@ -270,32 +290,58 @@ impl Core {
         }
         self.judge(self.watch.stamp()); // the items before are done
         let now = self.now();
-        let mut expired = std::mem::take(&mut *self.expired.borrow_mut());
+        let mut expired = self.expired.borrow_mut();
         let mut timers = self.timers.borrow_mut();
         timers.advance(now, &mut expired);
         self.next_timer
             .set(timers.next_expiration().unwrap_or(u64::MAX));
-        drop(timers);
-        let fired = !expired.is_empty();
-        for key in expired.drain(..) {
+        drop((timers, expired));
+        self.expire_some()
+    }
+
+    /// Whether expired timers wait for a later iteration's phase 5.
+    #[inline]
+    pub(super) fn expired_left(&self) -> bool {
+        self.expired_done.get() < self.expired.borrow().len()
+    }
+
+    /// Hands the next [`TIMER_EXPIRY_LIMIT`] expired timers to the ready
+    /// queue (callbacks) or wakes their tasks (sleeps); returns whether
+    /// there were any.
+    fn expire_some(&self) -> bool {
+        let (from, len) = (self.expired_done.get(), self.expired.borrow().len());
+        let to = len.min(from + TIMER_EXPIRY_LIMIT);
+        for i in from..to {
+            let key = self.expired.borrow()[i];
             self.expire(key);
         }
-        *self.expired.borrow_mut() = expired;
-        fired
+        if to == len {
+            self.expired.borrow_mut().clear();
+            self.expired_done.set(0);
+        } else {
+            self.expired_done.set(to);
+        }
+        to > from
     }
 
     fn expire(&self, key: TimerKey) {
-        bump(&self.counters.timers_fired);
         let mut timers = self.timers.borrow_mut();
-        if let Some(TimerEntry::Waker(_)) = timers.get(key) {
-            let entry = timers.remove(key);
-            drop(timers);
-            if let Some(TimerEntry::Waker(w)) = entry {
-                self.wake_isolated(w);
+        match timers.get(key) {
+            // Cancelled while it waited for its turn in a later iteration.
+            None => {}
+            Some(TimerEntry::Waker(_)) => {
+                bump(&self.counters.timers_fired);
+                let entry = timers.remove(key);
+                drop(timers);
+                if let Some(TimerEntry::Waker(w)) = entry {
+                    self.wake_isolated(w);
+                }
             }
-        } else {
-            drop(timers);
-            self.sched.ready().borrow_mut().push(Runnable::Timer(key));
+            Some(TimerEntry::Callback(_)) => {
+                bump(&self.counters.timers_fired);
+                drop(timers);
+                self.sched.ready().borrow_mut().push(Runnable::Timer(key));
+            }
         }
     }
 

@@ -92,8 +92,12 @@ pub(crate) struct Core {
     /// it is by a removal). Lets phase 5 skip the wheel and the precise
     /// clock while the earliest timer is far away.
     next_timer: Cell<u64>,
-    /// Scratch buffer for the keys of expired timers (kept to avoid allocating).
+    /// The keys of expired timers, in (deadline, insertion) order, and how
+    /// many of them phase 5 has handed to the ready queue: a huge batch is
+    /// handed out `TIMER_EXPIRY_LIMIT` at a time (see `iteration.rs`). The
+    /// buffer is kept to avoid allocating.
     expired: RefCell<Vec<TimerKey>>,
+    expired_done: Cell<usize>,
     clock: Clock,
     /// Work in flight on other threads that virtual time must wait for.
     external: Cell<usize>,
@@ -190,6 +194,7 @@ impl Core {
             timers: RefCell::new(Wheel::new(config.tick_ns)),
             next_timer: Cell::new(u64::MAX),
             expired: RefCell::default(),
+            expired_done: Cell::new(0),
             clock: Clock::new(config.virtual_time),
             external: Cell::new(0),
             timerfd: RefCell::new(None),

@@ -38,6 +38,8 @@ impl Core {
             let tasks = self.sched.take_tasks();
             let ready = self.sched.ready().borrow_mut().take_all();
             let timers = self.timers.borrow_mut().drain();
+            self.expired.borrow_mut().clear(); // their keys are stale now
+            self.expired_done.set(0);
             let remote: Vec<RemoteJob> = std::iter::from_fn(|| self.shared().pop()).collect();
             let setters: Vec<_> = self.setters.borrow_mut().drain().collect();
             let io = self.io.borrow_mut().drain();

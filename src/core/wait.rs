@@ -15,6 +15,7 @@ impl Core {
     /// only I/O or other threads can bring work (watch the poll fd).
     pub(crate) fn next_timeout(&self) -> Option<Duration> {
         if !self.sched.ready().borrow().is_empty()
+            || self.expired_left()
             || self.stopping.get()
             || self.shared().len() != 0
         {
@@ -95,7 +96,10 @@ impl Core {
     /// the next timer, so jump there instead (unless the caller's `max_wait`
     /// ends first).
     pub(super) fn advance_virtual_clock(&self, max_wait: Option<Duration>) {
-        if !self.sched.ready().borrow().is_empty() || self.external.get() != 0 {
+        if !self.sched.ready().borrow().is_empty()
+            || self.expired_left()
+            || self.external.get() != 0
+        {
             return;
         }
         let Some(next) = self.timers.borrow().next_expiration() else {
