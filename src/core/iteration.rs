@@ -230,10 +230,12 @@ impl Core {
     /// iteration). Returns whether there was any.
     #[inline(always)]
     pub(super) fn drain_remote(&self) -> bool {
-        let queued = self.shared().len();
-        if queued == 0 {
+        // Two loads: the queue's `len` is a retry loop over its indices, a
+        // cost every iteration would pay while no other thread sends.
+        if !self.shared().has_jobs() {
             return false;
         }
+        let queued = self.shared().len();
         Counters::high_water(&self.counters.remote_high_water, queued);
         if queued > REMOTE_DRAIN_LIMIT {
             bump(&self.counters.remote_drains_cut);
@@ -302,7 +304,7 @@ impl Core {
     /// Whether expired timers wait for a later iteration's phase 5.
     #[inline]
     pub(super) fn expired_left(&self) -> bool {
-        self.expired_done.get() < self.expired.borrow().len()
+        self.expired_waiting.get()
     }
 
     /// Hands the next [`TIMER_EXPIRY_LIMIT`] expired timers to the ready
@@ -321,6 +323,7 @@ impl Core {
         } else {
             self.expired_done.set(to);
         }
+        self.expired_waiting.set(to < len);
         to > from
     }
 

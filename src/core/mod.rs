@@ -98,6 +98,9 @@ pub(crate) struct Core {
     /// buffer is kept to avoid allocating.
     expired: RefCell<Vec<TimerKey>>,
     expired_done: Cell<usize>,
+    /// Whether `expired` holds keys not yet handed out (read by every
+    /// iteration, so a flag rather than a borrow and a comparison).
+    expired_waiting: Cell<bool>,
     clock: Clock,
     /// Work in flight on other threads that virtual time must wait for.
     external: Cell<usize>,
@@ -195,6 +198,7 @@ impl Core {
             next_timer: Cell::new(u64::MAX),
             expired: RefCell::default(),
             expired_done: Cell::new(0),
+            expired_waiting: Cell::new(false),
             clock: Clock::new(config.virtual_time),
             external: Cell::new(0),
             timerfd: RefCell::new(None),

@@ -40,6 +40,7 @@ impl Core {
             let timers = self.timers.borrow_mut().drain();
             self.expired.borrow_mut().clear(); // their keys are stale now
             self.expired_done.set(0);
+            self.expired_waiting.set(false);
             let remote: Vec<RemoteJob> = std::iter::from_fn(|| self.shared().pop()).collect();
             let setters: Vec<_> = self.setters.borrow_mut().drain().collect();
             let io = self.io.borrow_mut().drain();
