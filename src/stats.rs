@@ -63,6 +63,12 @@ pub struct Stats {
     /// The most jobs the built-in executor had at once, queued or running
     /// (0 until it is first used).
     pub executor_high_water: u64,
+    /// Bytes of finished tasks' memory kept on this thread for the next
+    /// tasks (a snapshot, not a count since creation): everything freed
+    /// while the loop works, at most 256 KiB once it has gone to sleep,
+    /// nothing once the thread's last loop is dropped (see
+    /// `docs/internals.md`, "Task memory").
+    pub task_memory_kept: u64,
     /// Time spent running: callbacks, polls and the loop's own phases.
     /// Timed with the coarse clock (see `docs/internals.md`, "Timing"),
     /// exact in debug and trace modes. Time between `run_once` calls from
@@ -147,6 +153,7 @@ impl Counters {
                 .executor_high_water
                 .get()
                 .max(executor_high_water as u64),
+            task_memory_kept: crate::task::task_memory_kept() as u64,
             busy: times.busy,
             blocked: times.blocked,
             longest_item: times.longest_item,

@@ -133,6 +133,8 @@ impl Core {
         let parked = timeout != Some(Duration::ZERO);
         if parked {
             bump(&self.counters.parks);
+            // Idle: the memory kept for the next tasks shrinks to a little.
+            crate::task::trim_task_memory();
         }
         let got_events = self.poll_events::<TRACE>(timeout, parked);
         self.watch.poll_ends(parked);

@@ -50,7 +50,7 @@ use crate::ready::Callback;
 use crate::stats::{bump, Counters, Stats};
 use crate::sys::timerfd::TimerFd;
 use crate::task::context::{self, EnterGuard};
-use crate::task::{Remote, Scheduler};
+use crate::task::{LoopMemory, Remote, Scheduler};
 use crate::timer::{TimerKey, Wheel};
 use crate::trace::Tracer;
 use crate::watch::Watch;
@@ -125,6 +125,10 @@ pub(crate) struct Core {
     // ---- lifecycle ----------------------------------------------------------
     running: Cell<bool>,
     stopping: Cell<bool>,
+    /// Keeps finished tasks' memory on this thread while the loop lives
+    /// (`task::alloc`); declared after the scheduler, so the tasks it
+    /// frees are kept, then all given back with it.
+    _task_memory: LoopMemory,
 
     // ---- other threads --------------------------------------------------------
     /// `LoopFuture`s that a `ThreadsafeSetter` may complete, by id.
@@ -212,6 +216,7 @@ impl Core {
             signals: RefCell::default(),
             running: Cell::new(false),
             stopping: Cell::new(false),
+            _task_memory: LoopMemory::new(),
             setters: RefCell::default(),
             setter_generation: Cell::new(0),
             executor: RefCell::new(None),

@@ -1,6 +1,7 @@
 //! Tasks: futures driven by the loop ([`Task`] is asyncio's `Task`).
 //!
 //! - `state`: the task's state machine, as named bits;
+//! - `alloc`: task memory kept on the loop's thread for the next task;
 //! - `raw`: the one-allocation task and its waker, and the loop-thread
 //!   types through which its `!Send` part is reached (with `state`, the
 //!   only `unsafe` of the scheduler);
@@ -10,6 +11,7 @@
 //! - `join`: the typed [`Task`] handle users hold;
 //! - `info`: what the loop tells about its tasks.
 
+mod alloc;
 pub(crate) mod context;
 mod info;
 mod join;
@@ -17,6 +19,7 @@ mod raw;
 mod scheduler;
 mod state;
 
+pub(crate) use alloc::{kept_bytes as task_memory_kept, trim_idle as trim_task_memory, LoopMemory};
 pub use info::{TaskInfo, TaskState};
 pub use join::Task;
 pub(crate) use raw::{is_task_waker, LocalRef, Payload, TaskEntry};

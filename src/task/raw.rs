@@ -215,7 +215,7 @@ impl RawTask {
     where
         F: Future + 'static,
     {
-        let cell = Box::new(Cell {
+        let cell = Cell {
             header: Header {
                 refs: AtomicUsize::new(1),
                 state: state::Shared::new(),
@@ -231,8 +231,8 @@ impl RawTask {
                 },
             },
             stage: UnsafeCell::new(Stage::Running(future)),
-        });
-        let ptr = NonNull::from(Box::leak(cell)).cast::<Header>();
+        };
+        let ptr = place(cell).cast::<Header>();
         shim::track_alloc(ptr.as_ptr() as usize);
         LocalRef {
             raw: ManuallyDrop::new(RawTask {
@@ -835,10 +835,35 @@ unsafe fn discard_output<F: Future>(ptr: NonNull<Header>) -> Option<Payload> {
     }
 }
 
+/// Moves `cell` into task memory (`alloc`: reused when a block is free).
+fn place<F: Future>(cell: Cell<F>) -> NonNull<Cell<F>> {
+    #[cfg(not(evloop_loom))]
+    {
+        let ptr = super::alloc::allocate(std::alloc::Layout::new::<Cell<F>>()).cast::<Cell<F>>();
+        // SAFETY: fresh memory of `Cell<F>`'s layout, ours alone.
+        unsafe { ptr.as_ptr().write(cell) };
+        ptr
+    }
+    // loom runs its threads on one OS thread: a thread-local cache would
+    // be shared between them, so models allocate each task on its own.
+    #[cfg(evloop_loom)]
+    NonNull::from(Box::leak(Box::new(cell)))
+}
+
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     shim::track_free(ptr.as_ptr() as usize);
+    let cell = ptr.cast::<Cell<F>>();
+    #[cfg(not(evloop_loom))]
+    // SAFETY: the last reference is gone, so nothing else reaches the
+    // cell; it was written by `place` into memory from `allocate` with
+    // this layout, dropped here once and released after.
+    unsafe {
+        std::ptr::drop_in_place(cell.as_ptr());
+        super::alloc::release(cell.cast(), std::alloc::Layout::new::<Cell<F>>());
+    }
+    #[cfg(evloop_loom)]
     // SAFETY: the last reference is gone; the cell came from `Box::leak`.
-    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F>>().as_ptr()) });
+    drop(unsafe { Box::from_raw(cell.as_ptr()) });
 }
 
 // ---- the waker -------------------------------------------------------------
