@@ -195,3 +195,24 @@ fn loom_waker_outlives_its_loop() {
         assert_eq!(shared.len(), 0, "a wake stayed queued after close");
     });
 }
+
+/// (b') As (b), but the other thread wakes by value (`Waker::wake`, its
+/// reference consumed by the wake) and nobody else holds the remote queue:
+/// the task is freed exactly once, after the loop thread's last access,
+/// whatever the interleaving.
+#[test]
+fn loom_waker_woken_by_value_while_its_loop_closes() {
+    model(None, || {
+        let core = core();
+        let future = Forever {
+            home: thread::current().id(),
+        };
+        let (addr, mut wakers) = spawn_with_wakers(&core, future, 1);
+        turn(&core);
+        let waker = wakers.pop().expect("one waker");
+        let other = thread::spawn(move || waker.wake());
+        drop(core);
+        other.join().unwrap();
+        assert!(!is_live(addr), "the task leaked");
+    });
+}
