@@ -22,9 +22,14 @@ use std::time::{Duration, Instant};
 const COARSE_LAG_NS: u64 = 10_000_000;
 
 pub(crate) struct Clock {
+    /// The loop's time 0, for conversions to and from `Instant`.
     origin: Instant,
-    /// The origin on `CLOCK_MONOTONIC` in nanoseconds, read just before
-    /// `origin` (so it is not later than it).
+    /// `origin` on `CLOCK_MONOTONIC` (the clock `Instant` reads) in
+    /// nanoseconds, read just after it. Readings are taken against it
+    /// directly (`clock_gettime` and a subtraction, without `Instant`'s
+    /// checked `timespec` arithmetic): they lag `origin.elapsed()` by the
+    /// constant gap between the two reads, so a deadline given as an
+    /// `Instant` (`call_at`) is reached that much late, never early.
     origin_ns: u64,
     /// `Some(now)` in virtual mode.
     virtual_now: Option<Cell<u64>>,
@@ -32,9 +37,23 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new(virtual_time: bool) -> Clock {
-        let origin_ns = crate::sys::monotonic_ns();
+        // `origin_ns` is read right after `origin`. If this thread was
+        // preempted around them (the gap would lag every reading), again.
+        let read = || {
+            let before = crate::sys::monotonic_ns();
+            let origin = Instant::now();
+            let origin_ns = crate::sys::monotonic_ns();
+            (origin, origin_ns, origin_ns.saturating_sub(before))
+        };
+        let (mut origin, mut origin_ns, mut gap) = read();
+        for _ in 0..3 {
+            if gap < 10_000 {
+                break;
+            }
+            (origin, origin_ns, gap) = read();
+        }
         Clock {
-            origin: Instant::now(),
+            origin,
             origin_ns,
             virtual_now: virtual_time.then(|| Cell::new(0)),
         }
@@ -44,9 +63,10 @@ impl Clock {
     /// precise reading: the coarse clock plus the most it lags is before
     /// `t`. `false` means "maybe not": read [`Clock::now`] to know.
     ///
-    /// Sound because `origin_ns` is not later than `origin`, and the
-    /// coarse clock is never ahead of the precise one: precise time since
-    /// the origin ≤ coarse − `origin_ns` + [`COARSE_LAG_NS`].
+    /// Sound because both readings are taken against `origin_ns`, and the
+    /// coarse clock is never ahead of the precise one nor behind it by more
+    /// than [`COARSE_LAG_NS`]: `now()` ≤ coarse − `origin_ns` +
+    /// [`COARSE_LAG_NS`].
     #[inline]
     pub(crate) fn surely_before(&self, t: u64) -> bool {
         match &self.virtual_now {
@@ -63,10 +83,11 @@ impl Clock {
     }
 
     /// Nanoseconds since the origin: a fresh reading in real mode.
+    #[inline]
     pub(crate) fn now(&self) -> u64 {
         match &self.virtual_now {
             Some(now) => now.get(),
-            None => saturating_nanos(self.origin.elapsed()),
+            None => crate::sys::monotonic_ns().saturating_sub(self.origin_ns),
         }
     }
 
