@@ -40,7 +40,10 @@ fn kept_while_busy_given_back_when_idle_and_when_the_last_loop_goes() {
     let other = EventLoop::new();
     burst(&other);
     drop(lp);
-    assert!(other.stats().task_memory_kept > 0, "still a loop on the thread");
+    assert!(
+        other.stats().task_memory_kept > 0,
+        "still a loop on the thread"
+    );
     drop(other);
     assert_eq!(EventLoop::new().stats().task_memory_kept, 0);
 }
