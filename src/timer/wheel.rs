@@ -59,6 +59,12 @@ struct Entry<T> {
     next: u32,
     /// Pending in a list, or expired.
     state: State,
+    /// `Wheel::generations[index]` when the timer was inserted: its key's
+    /// generation, kept beside the timer so that making its key (at
+    /// expiry) and checking one (`get`, `remove`) read only this entry,
+    /// not the generation table as well (a second cache miss per timer
+    /// when a million expire).
+    generation: u32,
 }
 
 /// A hierarchical timer wheel: 6 levels of 64 slots over a slab of timers.
@@ -127,6 +133,10 @@ impl<T> Wheel<T> {
     pub(crate) fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
         let index = self.entries.vacant_key();
         assert!(index < NIL as usize, "too many timers");
+        if index >= self.generations.len() {
+            self.generations.resize(index + 1, 0);
+        }
+        let generation = self.generations[index];
         self.entries.insert(Entry {
             value,
             deadline,
@@ -135,14 +145,15 @@ impl<T> Wheel<T> {
             prev: NIL,
             next: NIL,
             state: State::Expired,
+            generation,
         });
         self.next_seq += 1;
-        if index >= self.generations.len() {
-            self.generations.resize(index + 1, 0);
-        }
         self.place(index as u32);
         self.pending += 1;
-        self.key(index as u32)
+        TimerKey {
+            index: index as u32,
+            generation,
+        }
     }
 
     /// Removes a timer, pending or expired, freeing its entry at once, and
@@ -255,14 +266,8 @@ impl<T> Wheel<T> {
 
     /// Whether `key` names a stored timer.
     fn is_live(&self, key: TimerKey) -> bool {
-        let index = key.index as usize;
-        self.generations.get(index) == Some(&key.generation) && self.entries.contains(index)
-    }
-
-    /// The key of the timer at `index`.
-    fn key(&self, index: u32) -> TimerKey {
-        let generation = self.generations[index as usize];
-        TimerKey { index, generation }
+        let entry = self.entries.get(key.index as usize);
+        entry.is_some_and(|e| e.generation == key.generation)
     }
 
     /// The tick that a timer inserted now with `deadline` belongs to: the
@@ -328,9 +333,13 @@ impl<T> Wheel<T> {
             let next = entry.next;
             if entry.tick <= self.now_tick {
                 entry.state = State::Expired;
+                let key = TimerKey {
+                    index,
+                    generation: entry.generation,
+                };
                 let sort_key = (entry.deadline, entry.seq);
                 self.pending -= 1;
-                out.push((sort_key.0, sort_key.1, self.key(index)));
+                out.push((sort_key.0, sort_key.1, key));
             } else {
                 self.place(index);
             }
