@@ -296,7 +296,7 @@ impl Core {
         let now = self.now();
         let mut expired = self.expired.borrow_mut();
         let mut timers = self.timers.borrow_mut();
-        timers.advance(now, &mut expired);
+        timers.advance_at_most(now, &mut expired, TIMER_EXPIRY_LIMIT);
         self.next_timer
             .set(timers.next_expiration().unwrap_or(u64::MAX));
         drop((timers, expired));

@@ -193,15 +193,38 @@ impl<T> Wheel<T> {
     ///
     /// Visits only non-empty slots, so a jump of years costs no more than the
     /// slots (at most 7 per timer) that lie in between.
+    #[cfg(test)]
     pub(crate) fn advance(&mut self, now: u64, out: &mut Vec<TimerKey>) {
+        self.advance_at_most(now, out, usize::MAX);
+    }
+
+    /// [`advance`](Self::advance), except that it stops once `at_least`
+    /// timers expired, at the end of a tick: the clock then stays at that
+    /// tick (its `now` at the tick's start, or where it was), the timers of
+    /// later ticks still pending, and the next call goes on from there. A
+    /// batch never splits a tick, so the batches come out in (deadline,
+    /// insertion) order one after the other; each is sorted on its own,
+    /// and a million timers due at once are visited, sorted and handed out
+    /// a tick at a time instead of in one cold sweep.
+    pub(crate) fn advance_at_most(&mut self, now: u64, out: &mut Vec<TimerKey>, at_least: usize) {
         let now = now.max(self.now);
         let now_tick = self.tick_at(now);
         let mut batch = std::mem::take(&mut self.batch);
+        let mut stopped = false;
         while let Some((start, list)) = self.next_list().filter(|&(start, _)| start <= now_tick) {
+            if batch.len() >= at_least && start > self.now_tick {
+                stopped = true;
+                break;
+            }
             self.visit(start, list, &mut batch);
         }
-        self.now = now;
-        self.now_tick = now_tick;
+        if stopped {
+            // The clock stays in the last tick visited.
+            self.now = self.now.max(self.time_of(self.now_tick));
+        } else {
+            self.now = now;
+            self.now_tick = now_tick;
+        }
         // Lists are unordered and cascading mixes them: order this batch.
         batch.sort_unstable_by_key(|&(deadline, seq, _)| (deadline, seq));
         out.extend(batch.drain(..).map(|(_, _, key)| key));
@@ -1166,6 +1189,55 @@ mod tests {
                 (Some(next), Some(earliest)) => assert!(model.now < next && next <= earliest),
                 (next, earliest) => panic!("next_expiration {next:?}, model {earliest:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn bounded_advances_expire_the_same_timers_in_the_same_order() {
+        // Two wheels with the same timers (deadlines over several levels,
+        // many sharing a tick); one advances at once, the other in batches
+        // of at least `limit`, each ending at a tick boundary.
+        for (seed, limit, tick) in [(3, 1, MS), (5, 10, MS), (7, 100, 1), (11, 1024, US)] {
+            let mut rng = Rng(seed);
+            let (mut whole, mut bounded) = (Wheel::new(tick), Wheel::new(tick));
+            for i in 0..5_000u64 {
+                let deadline = rng.below(300) * tick / 2 + rng.below(tick);
+                whole.insert(deadline, i);
+                bounded.insert(deadline, i);
+            }
+            let now = 400 * tick;
+            let expected = advance(&mut whole, now);
+            let mut got = Vec::new();
+            loop {
+                let mut batch = Vec::new();
+                bounded.advance_at_most(now, &mut batch, limit);
+                bounded.check();
+                if batch.is_empty() {
+                    break;
+                }
+                let ticks: HashSet<u64> = batch
+                    .iter()
+                    .map(|&k| bounded.entries[k.index as usize].tick)
+                    .collect();
+                assert!(
+                    batch.len() < limit || ticks.len() <= 1 || {
+                        // Past the limit only to finish the tick: the last
+                        // tick is the only one after the limit was reached.
+                        let at_limit = bounded.entries[batch[limit - 1].index as usize].tick;
+                        batch[limit..]
+                            .iter()
+                            .all(|k| bounded.entries[k.index as usize].tick == at_limit)
+                    },
+                    "a batch went past its limit into another tick"
+                );
+                got.extend(batch);
+            }
+            let values = |w: &Wheel<u64>, keys: &[TimerKey]| -> Vec<u64> {
+                keys.iter().map(|&k| *w.get(k).unwrap()).collect()
+            };
+            assert_eq!(values(&bounded, &got), values(&whole, &expected));
+            assert_eq!(bounded.pending(), 0);
+            assert_eq!(bounded.now(), now);
         }
     }
 
