@@ -309,34 +309,45 @@ fn pick<T>(side: Side, evloop: impl FnOnce() -> T, tokio: impl FnOnce(TokioForm)
     }
 }
 
-fn spawn_join(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
-    let n = c.spawn;
-    let d = pick(
-        side,
-        || tasks::spawn_join_evloop(n, setting),
-        |form| tasks::spawn_join_tokio(n, setting, form),
-    );
+/// `n` operations on `side`: nanoseconds per operation.
+fn per_op(
+    n: usize,
+    side: Side,
+    evloop: impl FnOnce(usize) -> Duration,
+    tokio: impl FnOnce(usize, TokioForm) -> Duration,
+) -> Result<Measured, String> {
+    let d = pick(side, || evloop(n), |form| tokio(n, form));
     Ok(Measured::one(ns_per(d, n)))
+}
+
+fn spawn_join(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
+    let (evloop, tokio) = (tasks::spawn_join_evloop, tasks::spawn_join_tokio);
+    per_op(
+        c.spawn,
+        side,
+        |n| evloop(n, setting),
+        |n, f| tokio(n, setting, f),
+    )
 }
 
 fn call_soon(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
-    let n = c.call_soon;
-    let d = pick(
+    let (evloop, tokio) = (tasks::call_soon_evloop, tasks::call_soon_tokio);
+    per_op(
+        c.call_soon,
         side,
-        || tasks::call_soon_evloop(n, setting),
-        |form| tasks::call_soon_tokio(n, setting, form),
-    );
-    Ok(Measured::one(ns_per(d, n)))
+        |n| evloop(n, setting),
+        |n, f| tokio(n, setting, f),
+    )
 }
 
 fn ping_pong(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
-    let n = c.ping_pong;
-    let d = pick(
+    let (evloop, tokio) = (tasks::ping_pong_evloop, tasks::ping_pong_tokio);
+    per_op(
+        c.ping_pong,
         side,
-        || tasks::ping_pong_evloop(n, setting),
-        |form| tasks::ping_pong_tokio(n, setting, form),
-    );
-    Ok(Measured::one(ns_per(d, n)))
+        |n| evloop(n, setting),
+        |n, f| tokio(n, setting, f),
+    )
 }
 
 fn timers_random(n: usize, side: Side) -> Result<Measured, String> {
