@@ -309,45 +309,25 @@ fn pick<T>(side: Side, evloop: impl FnOnce() -> T, tokio: impl FnOnce(TokioForm)
     }
 }
 
-/// `n` operations on `side`: nanoseconds per operation.
+/// A task or callback workload: its evloop and tokio sides.
+type TaskFns = (
+    fn(usize, Setting) -> Duration,
+    fn(usize, Setting, TokioForm) -> Duration,
+);
+
+const SPAWN_JOIN: TaskFns = (tasks::spawn_join_evloop, tasks::spawn_join_tokio);
+const CALL_SOON: TaskFns = (tasks::call_soon_evloop, tasks::call_soon_tokio);
+const PING_PONG: TaskFns = (tasks::ping_pong_evloop, tasks::ping_pong_tokio);
+
+/// `n` operations of a task workload on `side`: nanoseconds per operation.
 fn per_op(
     n: usize,
+    (evloop, tokio): TaskFns,
+    setting: Setting,
     side: Side,
-    evloop: impl FnOnce(usize) -> Duration,
-    tokio: impl FnOnce(usize, TokioForm) -> Duration,
 ) -> Result<Measured, String> {
-    let d = pick(side, || evloop(n), |form| tokio(n, form));
+    let d = pick(side, || evloop(n, setting), |form| tokio(n, setting, form));
     Ok(Measured::one(ns_per(d, n)))
-}
-
-fn spawn_join(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
-    let (evloop, tokio) = (tasks::spawn_join_evloop, tasks::spawn_join_tokio);
-    per_op(
-        c.spawn,
-        side,
-        |n| evloop(n, setting),
-        |n, f| tokio(n, setting, f),
-    )
-}
-
-fn call_soon(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
-    let (evloop, tokio) = (tasks::call_soon_evloop, tasks::call_soon_tokio);
-    per_op(
-        c.call_soon,
-        side,
-        |n| evloop(n, setting),
-        |n, f| tokio(n, setting, f),
-    )
-}
-
-fn ping_pong(setting: Setting, side: Side, c: &Counts) -> Result<Measured, String> {
-    let (evloop, tokio) = (tasks::ping_pong_evloop, tasks::ping_pong_tokio);
-    per_op(
-        c.ping_pong,
-        side,
-        |n| evloop(n, setting),
-        |n, f| tokio(n, setting, f),
-    )
 }
 
 fn timers_random(n: usize, side: Side) -> Result<Measured, String> {
@@ -376,43 +356,43 @@ const FAMILIES: &[Family] = &[
     Family {
         names: &["spawn_join"],
         tokio: TokioSide::Forms,
-        run: |side, c, _| spawn_join(Setting::Fresh, side, c),
+        run: |side, c, _| per_op(c.spawn, SPAWN_JOIN, Setting::Fresh, side),
         floor: Some(spawn_join_floor),
     },
     Family {
         names: &["spawn_join_warm"],
         tokio: TokioSide::Forms,
-        run: |side, c, _| spawn_join(Setting::Warm, side, c),
+        run: |side, c, _| per_op(c.spawn, SPAWN_JOIN, Setting::Warm, side),
         floor: Some(spawn_join_floor),
     },
     Family {
         names: &["call_soon"],
         tokio: TokioSide::Forms,
-        run: |side, c, _| call_soon(Setting::Fresh, side, c),
+        run: |side, c, _| per_op(c.call_soon, CALL_SOON, Setting::Fresh, side),
         floor: Some(call_soon_floor),
     },
     Family {
         names: &["call_soon_warm"],
         tokio: TokioSide::Forms,
-        run: |side, c, _| call_soon(Setting::Warm, side, c),
+        run: |side, c, _| per_op(c.call_soon, CALL_SOON, Setting::Warm, side),
         floor: Some(call_soon_floor),
     },
     Family {
         names: &["call_soon_timer_pending"],
         tokio: TokioSide::Forms,
-        run: |side, c, _| call_soon(Setting::TimerPending, side, c),
+        run: |side, c, _| per_op(c.call_soon, CALL_SOON, Setting::TimerPending, side),
         floor: Some(call_soon_floor),
     },
     Family {
         names: &["ping_pong"],
         tokio: TokioSide::Forms,
-        run: |side, c, _| ping_pong(Setting::Fresh, side, c),
+        run: |side, c, _| per_op(c.ping_pong, PING_PONG, Setting::Fresh, side),
         floor: Some(ping_pong_floor),
     },
     Family {
         names: &["ping_pong_timer_pending"],
         tokio: TokioSide::Forms,
-        run: |side, c, _| ping_pong(Setting::TimerPending, side, c),
+        run: |side, c, _| per_op(c.ping_pong, PING_PONG, Setting::TimerPending, side),
         floor: Some(ping_pong_floor),
     },
     Family {
