@@ -67,25 +67,34 @@ impl Default for WaiterSlot {
 }
 
 /// The wakers of the futures waiting for one thing.
+///
+/// The first waiter sits in `first`, outside the slab: one task waiting
+/// on an event or a socket (the common case, and every hop of two tasks
+/// waking each other) stores, finds and takes its waker without a slab
+/// insertion, removal or scan. Further waiters go to the slab.
 #[derive(Default)]
 pub(crate) struct WaiterList {
+    first: Option<Waker>,
     wakers: Slab<Waker>,
     /// Bumped each time every waiter is taken out: slots of an earlier
     /// epoch are stale.
     epoch: u32,
 }
 
+/// The key of `WaiterList::first` in a slot (slab keys stay below it).
+const FIRST_KEY: u32 = u32::MAX - 1;
+
 impl WaiterList {
     /// How many futures wait.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.wakers.len()
+        usize::from(self.first.is_some()) + self.wakers.len()
     }
 
     /// Whether no future waits.
     #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.wakers.is_empty()
+        self.len() == 0
     }
 
     /// The current epoch: a slot stored now carries it.
@@ -99,7 +108,22 @@ impl WaiterList {
         if !slot.is_some() || slot.epoch != self.epoch {
             return None;
         }
+        if slot.key == FIRST_KEY {
+            return self.first.as_ref();
+        }
         self.wakers.get(slot.key as usize)
+    }
+
+    /// The entry `slot` stands for, mutably (see [`WaiterList::get`]).
+    #[inline]
+    fn get_mut(&mut self, slot: WaiterSlot) -> Option<&mut Waker> {
+        if !slot.is_some() || slot.epoch != self.epoch {
+            return None;
+        }
+        if slot.key == FIRST_KEY {
+            return self.first.as_mut();
+        }
+        self.wakers.get_mut(slot.key as usize)
     }
 
     /// Whether `slot` already holds a waker that wakes the same task as
@@ -114,16 +138,24 @@ impl WaiterList {
     /// it replaced, for the caller to drop after releasing its borrow.
     #[inline]
     pub(crate) fn store(&mut self, slot: &mut WaiterSlot, waker: Waker) -> Option<Waker> {
-        if self.get(*slot).is_some() {
-            let entry = &mut self.wakers[slot.key as usize];
+        if let Some(entry) = self.get_mut(*slot) {
             return Some(std::mem::replace(entry, waker));
         }
-        let key = self.wakers.insert(waker);
-        // Past u32::MAX - 1 waiters a key no longer fits: such a waiter
-        // is stored but cannot remove itself (it is woken and removed
-        // with everyone else).
+        let key = if self.first.is_none() {
+            self.first = Some(waker);
+            FIRST_KEY
+        } else {
+            // Past FIRST_KEY - 1 waiters a key no longer fits: such a
+            // waiter is stored but cannot remove itself (it is woken and
+            // removed with everyone else).
+            let key = self.wakers.insert(waker);
+            u32::try_from(key)
+                .ok()
+                .filter(|&k| k < FIRST_KEY)
+                .unwrap_or(NO_KEY)
+        };
         *slot = WaiterSlot {
-            key: u32::try_from(key).unwrap_or(NO_KEY),
+            key,
             epoch: self.epoch,
         };
         None
@@ -134,10 +166,11 @@ impl WaiterList {
     /// drop after releasing its borrow.
     #[inline]
     pub(crate) fn remove(&mut self, slot: &mut WaiterSlot) -> Option<Waker> {
-        let waker = self
-            .get(*slot)
-            .is_some()
-            .then(|| self.wakers.remove(slot.key as usize));
+        let waker = match self.get(*slot) {
+            None => None,
+            Some(_) if slot.key == FIRST_KEY => self.first.take(),
+            Some(_) => Some(self.wakers.remove(slot.key as usize)),
+        };
         *slot = WaiterSlot::NONE;
         waker
     }
@@ -146,23 +179,7 @@ impl WaiterList {
     /// borrow, and starts a new epoch.
     #[inline]
     pub(crate) fn take_all(&mut self, out: &mut Vec<Waker>) {
-        // An empty list has no slot pointing into it (a slot is reset when
-        // its entry is removed), so it needs no new epoch: the common case
-        // of an event for a direction nobody waits on costs nothing.
-        match self.wakers.len() {
-            0 => return,
-            1 => out.push(self.take_only()),
-            _ => out.extend(self.wakers.drain()),
-        }
-        self.epoch = self.epoch.wrapping_add(1);
-    }
-
-    /// Removes the one waker of a list that holds exactly one: cheaper
-    /// than a drain, and the common case (one task waiting on a socket or
-    /// an event).
-    fn take_only(&mut self) -> Waker {
-        let key = self.wakers.iter().next().map(|(key, _)| key);
-        self.wakers.remove(key.expect("one waker"))
+        self.empty_into(|w| out.push(w));
     }
 
     /// Wakes every waiter and starts a new epoch, keeping the list's
@@ -171,11 +188,24 @@ impl WaiterList {
     /// queue, or the remote queue), and dropping a task waker frees at
     /// most memory. Any other waker goes to `foreign`, for the caller to
     /// wake after releasing its borrow.
+    #[inline]
     pub(crate) fn wake_all(&mut self, foreign: &mut Vec<Waker>) {
-        match self.wakers.len() {
-            0 => return,
-            1 => wake_one(self.take_only(), foreign),
-            _ => self.wakers.drain().for_each(|w| wake_one(w, foreign)),
+        self.empty_into(|w| wake_one(w, foreign));
+    }
+
+    /// Hands every waker to `f` and starts a new epoch. An empty list has
+    /// no slot pointing into it (a slot is reset when its entry is
+    /// removed), so it needs no new epoch: the common case of an event for
+    /// a direction nobody waits on costs nothing.
+    #[inline]
+    fn empty_into(&mut self, mut f: impl FnMut(Waker)) {
+        let first = self.first.take();
+        if first.is_none() && self.wakers.is_empty() {
+            return;
+        }
+        first.into_iter().for_each(&mut f);
+        if !self.wakers.is_empty() {
+            self.wakers.drain().for_each(f);
         }
         self.epoch = self.epoch.wrapping_add(1);
     }
@@ -317,7 +347,7 @@ mod tests {
         list.take_all(&mut Vec::new()); // a was woken: its slot is stale
         let mut sb = WaiterSlot::NONE;
         list.store(&mut sb, b);
-        assert_eq!(sa.key, sb.key, "the key is reused");
+        assert_eq!(sa.key, sb.key, "the key (the inline first entry) is reused");
         assert!(
             list.remove(&mut sa).is_none(),
             "a stale slot removes nothing"
@@ -325,6 +355,39 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert!(list.remove(&mut sb).is_some());
         assert!(list.is_empty());
+    }
+
+    #[test]
+    fn many_waiters_beside_the_inline_first_are_all_woken_once() {
+        let mut list = WaiterList::default();
+        let wakers: Vec<_> = (0..5).map(|_| waker()).collect();
+        let mut slots = [WaiterSlot::NONE; 5];
+        for ((w, _), slot) in wakers.iter().zip(&mut slots) {
+            list.store(slot, w.clone());
+        }
+        assert_eq!(slots[0].key, FIRST_KEY);
+        assert!(slots[1..].iter().all(|s| s.key < FIRST_KEY));
+        // The first leaves; a newcomer takes its place, not a slab entry.
+        assert!(list.remove(&mut slots[0]).is_some());
+        let (late, late_count) = waker();
+        let mut late_slot = WaiterSlot::NONE;
+        list.store(&mut late_slot, late);
+        assert_eq!(late_slot.key, FIRST_KEY);
+        assert_eq!(list.len(), 5);
+        let mut out = Vec::new();
+        list.take_all(&mut out);
+        assert_eq!(out.len(), 5);
+        out.into_iter().for_each(Waker::wake);
+        assert_eq!(wakers[0].1 .0.load(Ordering::Relaxed), 0, "it left");
+        assert!(wakers[1..]
+            .iter()
+            .all(|(_, c)| c.0.load(Ordering::Relaxed) == 1));
+        assert_eq!(late_count.0.load(Ordering::Relaxed), 1);
+        assert!(list.is_empty());
+        assert!(
+            list.remove(&mut late_slot).is_none(),
+            "stale after the wake"
+        );
     }
 
     #[test]
