@@ -47,3 +47,28 @@ fn kept_while_busy_given_back_when_idle_and_when_the_last_loop_goes() {
     drop(other);
     assert_eq!(EventLoop::new().stats().task_memory_kept, 0);
 }
+
+#[test]
+fn a_loop_that_stays_busy_gives_back_half_every_so_many_polls() {
+    let lp = EventLoop::new();
+    burst(&lp);
+    let kept = lp.stats().task_memory_kept;
+    assert!(kept >= (TASKS * 64) as u64, "kept after a burst: {kept}");
+    // Busy without ever parking: a task that yields, for twice the decay
+    // period (1,024 polls, one every 61 busy iterations).
+    let polls_before = lp.stats().io_polls;
+    lp.run_until_complete(async {
+        for _ in 0..2 * 1024 * 61 {
+            evloop::yield_now().await;
+        }
+    })
+    .unwrap();
+    let s = lp.stats();
+    assert_eq!(s.parks, 0, "the loop never slept");
+    assert!(s.io_polls - polls_before >= 2048);
+    assert!(
+        s.task_memory_kept <= kept / 2 + 1024,
+        "kept {} of {kept} after staying busy",
+        s.task_memory_kept
+    );
+}

@@ -136,6 +136,10 @@ impl Core {
             // Idle: the memory kept for the next tasks shrinks to a little.
             crate::task::trim_task_memory();
         }
+        if !parked && self.counters.io_polls.get() % crate::task::TASK_MEMORY_DECAY_POLLS == 0 {
+            // Busy for a while: what a past burst left behind shrinks.
+            crate::task::decay_task_memory();
+        }
         let got_events = self.poll_events::<TRACE>(timeout, parked);
         self.watch.poll_ends(parked);
         if blocking {

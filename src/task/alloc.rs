@@ -9,9 +9,12 @@
 //!
 //! Bounded in time, not in count: while a loop works, every freed block is
 //! kept (a burst of a million tasks is followed by the next burst reusing
-//! the same memory); when the loop goes to sleep in `epoll_wait` (it has
-//! nothing to do) the cache gives back all but [`IDLE_KEEP_BYTES`]; when
-//! the last loop of the thread is dropped it gives back everything. Only a
+//! the same memory), but a loop that stays busy gives back half of what it
+//! keeps every [`DECAY_POLLS`] I/O polls (about 62,000 busy iterations), so
+//! the memory of a one-off burst does not stay pinned under steady load;
+//! when the loop goes to sleep in `epoll_wait` (it has nothing to do) the
+//! cache gives back all but [`IDLE_KEEP_BYTES`]; when the last loop of the
+//! thread is dropped it gives back everything. Only a
 //! thread with a live loop keeps blocks: a task freed on another thread (its
 //! last waker dropped there) goes back to the system allocator at once.
 //!
@@ -31,6 +34,9 @@ const CLASSES: usize = 16;
 const ALIGN: usize = 16;
 /// What the cache keeps while its loop sleeps.
 pub(crate) const IDLE_KEEP_BYTES: usize = 256 * 1024;
+/// A busy loop halves the cache every this many I/O polls (it polls once
+/// in 61 busy iterations).
+pub(crate) const DECAY_POLLS: u64 = 1024;
 
 /// The free blocks of one thread.
 struct Cache {
@@ -168,6 +174,19 @@ pub(crate) fn trim_idle() {
         if let Ok(mut cache) = cache.try_borrow_mut() {
             if cache.bytes > IDLE_KEEP_BYTES {
                 cache.trim(IDLE_KEEP_BYTES);
+            }
+        }
+    });
+}
+
+/// Gives back half of this thread's kept blocks, down to
+/// [`IDLE_KEEP_BYTES`] (its loop has been busy for [`DECAY_POLLS`] polls).
+pub(crate) fn decay() {
+    let _ = CACHE.try_with(|cache| {
+        if let Ok(mut cache) = cache.try_borrow_mut() {
+            let keep = (cache.bytes / 2).max(IDLE_KEEP_BYTES);
+            if cache.bytes > keep {
+                cache.trim(keep);
             }
         }
     });

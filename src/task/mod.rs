@@ -19,7 +19,10 @@ mod raw;
 mod scheduler;
 mod state;
 
-pub(crate) use alloc::{kept_bytes as task_memory_kept, trim_idle as trim_task_memory, LoopMemory};
+pub(crate) use alloc::{
+    decay as decay_task_memory, kept_bytes as task_memory_kept, trim_idle as trim_task_memory,
+    LoopMemory, DECAY_POLLS as TASK_MEMORY_DECAY_POLLS,
+};
 pub use info::{TaskInfo, TaskState};
 pub use join::Task;
 pub(crate) use raw::{is_task_waker, LocalRef, Payload, TaskEntry};
