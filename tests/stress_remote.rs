@@ -59,18 +59,47 @@ fn thread_state(tid: &str) -> char {
         .unwrap_or('?')
 }
 
-/// Whether the thread sleeps in `epoll_wait`: its state is 'S' and, where
-/// the kernel tells, its wait channel is epoll's. Under ThreadSanitizer the
-/// loop thread also sleeps on the runtime's own locks, between iterations,
-/// where a job needs no wake.
-fn sleeps_in_epoll(tid: &str) -> bool {
-    if thread_state(tid) != 'S' {
-        return false;
+/// Whether the kernel names wait channels (`/proc/.../wchan`): a thread
+/// blocked on a channel shows a symbol there, not "0" (some kernels hide
+/// them all).
+fn wait_channels_are_shown() -> bool {
+    let (tx, rx) = mpsc::channel::<String>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let sleeper = std::thread::spawn(move || {
+        let tid = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+        let tid = tid.split_whitespace().next().unwrap_or("0").to_string();
+        tx.send(tid).unwrap();
+        done_rx.recv().unwrap_or(()); // blocks: a futex wait
+    });
+    let tid = rx.recv().unwrap();
+    let mut shown = false;
+    for _ in 0..1000 {
+        if thread_state(&tid) == 'S' {
+            let wchan = std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan"));
+            shown = wchan.is_ok_and(|w| !w.is_empty() && w != "0");
+            if shown {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
-    match std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan")) {
-        Ok(wchan) if !wchan.is_empty() && wchan != "0" => wchan.contains("epoll"),
-        _ => true, // the kernel does not say: the state must do
+    done_tx.send(()).unwrap();
+    sleeper.join().unwrap();
+    shown
+}
+
+/// Whether the thread sleeps in `epoll_wait`: its wait channel is epoll's
+/// where the kernel shows wait channels (`by_wchan`), else its state is
+/// 'S'. Under ThreadSanitizer the loop thread also sleeps on the runtime's
+/// own locks, between iterations, where a job needs no wake; and a thread
+/// that was asleep when its state was read may be running ("0") when its
+/// wait channel is: neither counts.
+fn sleeps_in_epoll(tid: &str, by_wchan: bool) -> bool {
+    if !by_wchan {
+        return thread_state(tid) == 'S';
     }
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan"))
+        .is_ok_and(|wchan| wchan.contains("epoll"))
 }
 
 #[test]
@@ -84,12 +113,13 @@ fn a_parked_loop_is_woken_by_another_thread_ten_thousand_times() {
         .next()
         .unwrap()
         .to_string();
+    let by_wchan = wait_channels_are_shown();
     let (ack_tx, ack_rx) = mpsc::channel::<()>();
     let sender = std::thread::spawn(move || {
         for _ in 0..ROUNDS {
             // Wait until the loop thread sleeps in epoll_wait, so that the
             // job below must wake it.
-            while !sleeps_in_epoll(&tid) {
+            while !sleeps_in_epoll(&tid, by_wchan) {
                 std::thread::yield_now();
             }
             let ack = ack_tx.clone();
