@@ -90,11 +90,26 @@ impl Capacity {
     }
 
     /// Takes a place for one call, unless the queue is full.
+    ///
+    /// A compare-and-swap loop rather than an add undone on refusal: the
+    /// count must never rise above the limit even for a moment, or a
+    /// blocked producer re-checking in that moment would go back to sleep
+    /// after the loop's `notify` already ran, and the refused caller's undo
+    /// would wake nobody (a lost wake-up; the loom model
+    /// `loom_a_refused_try_does_not_strand_a_blocked_producer`).
     fn reserve(&self) -> bool {
-        if self.queued.fetch_add(1, Ordering::SeqCst) < self.limit {
-            return true;
+        let mut queued = self.queued.load(Ordering::SeqCst);
+        while queued < self.limit {
+            match self.queued.compare_exchange_weak(
+                queued,
+                queued + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => queued = now,
+            }
         }
-        self.queued.fetch_sub(1, Ordering::SeqCst);
         false
     }
 
@@ -381,6 +396,55 @@ mod loom_tests {
             s.room_made();
             producer.join().unwrap();
             assert_eq!(s.len(), 1);
+        });
+    }
+
+    /// A `try_call_soon_threadsafe` refused for want of room must not
+    /// strand a producer blocked for room: the count never rises above the
+    /// limit, so the blocked producer's re-check cannot see a full queue
+    /// that only the refused caller's own attempt made full.
+    ///
+    /// Bounded to 3 preemptions per execution (unbounded it runs for ten
+    /// minutes); the stranding it found needs two.
+    #[test]
+    fn loom_a_refused_try_does_not_strand_a_blocked_producer() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = builder.preemption_bound.or(Some(3));
+        builder.check(|| {
+            let s = Arc::new(Shared::<Call>::new(
+                Signal::default(),
+                std::time::Duration::ZERO,
+                Some(1),
+            ));
+            s.unpark();
+            assert!(s.push_call(job()).is_ok()); // the queue is full
+            let producer = {
+                let s = s.clone();
+                // call_soon_threadsafe_blocking: retries until it gets in.
+                thread::spawn(move || loop {
+                    match s.reserve_call() {
+                        Ok(()) => return assert!(s.push_reserved(job()).is_ok()),
+                        Err(Refused::Full) => s.wait_for_room(),
+                        Err(Refused::Closed) => panic!("the queue is not closed"),
+                    }
+                })
+            };
+            let trier = {
+                let s = s.clone();
+                // try_call_soon_threadsafe: one attempt.
+                thread::spawn(move || {
+                    if s.reserve_call().is_ok() {
+                        assert!(s.push_reserved(job()).is_ok());
+                    }
+                })
+            };
+            assert!(s.pop().is_some());
+            s.room_made();
+            trier.join().unwrap();
+            while s.pop().is_some() {
+                s.room_made();
+            }
+            producer.join().unwrap();
         });
     }
 
