@@ -194,6 +194,24 @@ fn the_hosts_previous_handler_is_chained_and_restored() {
     assert_eq!(HOST_HITS.load(Ordering::SeqCst), 2);
 }
 
+extern "C" fn later_host_handler(_: libc::c_int) {}
+
+/// A handler the host installs *after* the loop's stays in place when the
+/// loop stops watching: restoring the one from before would silently
+/// undo the host's later choice.
+#[test]
+fn a_handler_the_host_installed_later_survives_the_loop_stopping_to_watch() {
+    let sig = rt(7);
+    install_host_handler(sig, host_handler_ignored);
+    let lp = EventLoop::new();
+    lp.add_signal_handler(sig, || {}).unwrap();
+    let later = install_host_handler(sig, later_host_handler);
+    assert!(lp.remove_signal_handler(sig).unwrap());
+    assert_eq!(disposition(sig), later, "the host's later handler stays");
+}
+
+extern "C" fn host_handler_ignored(_: libc::c_int) {}
+
 static IN_HANDLER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static CLOSING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

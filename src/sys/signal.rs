@@ -43,7 +43,11 @@
 //! # Chaining
 //!
 //! The disposition in place before the first registration of a signal is
-//! saved, and restored when the last registration goes. While evloop's
+//! saved, and restored when the last registration goes (unless the host
+//! replaced evloop's handler meanwhile: then the host's newer one stays).
+//! The row's slot and the handler to chain to are stored *before*
+//! `sigaction` installs evloop's handler, so a signal delivered as the
+//! call returns reaches the loop and the host's handler alike. While evloop's
 //! handler is in, it calls the previous *handler* (not `SIG_DFL` or
 //! `SIG_IGN`: the default action of `SIGINT` would end the process a loop
 //! asked to handle) with the arguments the kernel gave, as an embedded
@@ -237,17 +241,37 @@ pub(crate) fn watch(signum: libc::c_int, write_fd: RawFd) -> io::Result<usize> {
         .iter()
         .position(|s| s.fd.load(Ordering::SeqCst) < 0)
         .ok_or_else(|| io::Error::other("too many loops watch this signal"))?;
-    if saved[n].is_none() {
-        let previous = install(signum)?;
-        row.previous_siginfo
-            .store(previous.sa_flags & libc::SA_SIGINFO != 0, Ordering::SeqCst);
-        row.previous.store(previous.sa_sigaction, Ordering::SeqCst);
-        saved[n] = Some(previous);
-    }
+    // The slot and the chain are in place *before* the handler goes in: a
+    // signal delivered as `sigaction` returns finds both (otherwise it
+    // would reach neither this loop nor the host's handler).
     let slot = &row.slots[i];
     slot.pending.store(false, Ordering::SeqCst);
     slot.fd.store(write_fd, Ordering::SeqCst);
+    if saved[n].is_none() {
+        let installed = current_disposition(signum)
+            .and_then(|current| {
+                set_previous(row, &current);
+                install(signum)
+            })
+            .inspect(|previous| set_previous(row, previous));
+        match installed {
+            Ok(previous) => saved[n] = Some(previous),
+            Err(e) => {
+                // Our handler never went in, so none can be in flight.
+                slot.fd.store(-1, Ordering::SeqCst);
+                row.previous.store(libc::SIG_DFL, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+    }
     Ok(i)
+}
+
+/// Records `previous` as the handler to chain to.
+fn set_previous(row: &Row, previous: &libc::sigaction) {
+    row.previous_siginfo
+        .store(previous.sa_flags & libc::SA_SIGINFO != 0, Ordering::SeqCst);
+    row.previous.store(previous.sa_sigaction, Ordering::SeqCst);
 }
 
 /// Removes `write_fd` from the loops watching `signum`, restoring the saved
@@ -292,6 +316,17 @@ pub(crate) fn acknowledge(signum: libc::c_int, slot: usize) {
     }
 }
 
+/// The disposition in place for `signum`, unchanged.
+fn current_disposition(signum: libc::c_int) -> io::Result<libc::sigaction> {
+    // SAFETY: all-zero is a valid `sigaction`.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the disposition into `current`.
+    if unsafe { libc::sigaction(signum, std::ptr::null(), &mut current) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(current)
+}
+
 /// Installs `on_signal` for `signum`; returns the previous disposition.
 fn install(signum: libc::c_int) -> io::Result<libc::sigaction> {
     // SAFETY: all-zero is a valid `sigaction` (empty mask, no flags).
@@ -310,7 +345,12 @@ fn install(signum: libc::c_int) -> io::Result<libc::sigaction> {
     Ok(previous)
 }
 
+/// Puts `previous` back, unless someone replaced evloop's handler since it
+/// went in: that newer disposition is theirs, and stays.
 fn restore(signum: libc::c_int, previous: &libc::sigaction) -> io::Result<()> {
+    if current_disposition(signum)?.sa_sigaction != our_handler() {
+        return Ok(());
+    }
     // SAFETY: `previous` is the disposition the kernel gave us.
     if unsafe { libc::sigaction(signum, previous, std::ptr::null_mut()) } == -1 {
         return Err(io::Error::last_os_error());
