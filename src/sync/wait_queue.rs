@@ -1,0 +1,327 @@
+//! [`WaitQueue`]: the waiters of a queue, lock, semaphore or condition,
+//! served in arrival order, each free to leave at any time.
+//!
+//! A waiter is a node of a doubly linked list threaded through a slab.
+//! *Serving* the front waiter unlinks it and hands back its waker to wake;
+//! the node itself stays, marked served, until its future takes it out.
+//! So a future learns it was served even if it runs much later, and a
+//! future dropped in between can tell: one dropped while still linked
+//! simply leaves, one dropped after it was served passes on what it was
+//! served (a permit, a claim on an item, a notification). The primitives
+//! do that in their futures' `Drop`, which is what makes each of their
+//! waits cancellation-safe and keeps the list from growing with abandoned
+//! waits.
+//!
+//! Each node belongs to exactly one future, which removes it exactly once
+//! (when it completes or is dropped), so a key is never stale and needs no
+//! generation.
+//!
+//! Wakers come out of the list rather than being woken in it: the caller
+//! wakes them after releasing its `RefCell` borrow ([`Wakes`]), since a
+//! waker of another executor may run code that comes back to the same
+//! primitive.
+
+use std::task::Waker;
+
+use slab::Slab;
+
+/// No node (the end of the list).
+const NIL: usize = usize::MAX;
+
+/// A waiter's place in a [`WaitQueue`]; owned by the one future that
+/// waits, and given back to [`WaitQueue::remove`] exactly once.
+#[derive(Debug)]
+pub(crate) struct WaiterKey(usize);
+
+/// One waiter.
+struct Node<V> {
+    prev: usize,
+    next: usize,
+    /// Taken off the list by [`WaitQueue::serve_front`]; the node waits
+    /// for its future to remove it.
+    served: bool,
+    waker: Option<Waker>,
+    /// What the waiter brought or was given (a bounded queue's putter
+    /// keeps its item here until it is served).
+    value: Option<V>,
+}
+
+/// Waiters in arrival order (see the module docs).
+pub(crate) struct WaitQueue<V> {
+    nodes: Slab<Node<V>>,
+    head: usize,
+    tail: usize,
+    /// Linked (not yet served) waiters.
+    waiting: usize,
+}
+
+impl<V> Default for WaitQueue<V> {
+    fn default() -> WaitQueue<V> {
+        WaitQueue {
+            nodes: Slab::new(),
+            head: NIL,
+            tail: NIL,
+            waiting: 0,
+        }
+    }
+}
+
+/// A node taken out by [`WaitQueue::remove`].
+pub(crate) struct Removed<V> {
+    /// Whether the waiter had been served.
+    pub(crate) served: bool,
+    /// The value the node still held.
+    pub(crate) value: Option<V>,
+    /// Its waker, kept only so that it drops with this value, after the
+    /// caller's borrow.
+    _waker: Option<Waker>,
+}
+
+impl<V> WaitQueue<V> {
+    /// Waiters not yet served.
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting
+    }
+
+    /// Nodes in the slab, served or not (their futures have not taken them
+    /// out yet).
+    #[cfg(test)]
+    pub(crate) fn nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Adds a waiter at the back.
+    pub(crate) fn push_back(&mut self, waker: Waker, value: Option<V>) -> WaiterKey {
+        let key = self.nodes.insert(Node {
+            prev: self.tail,
+            next: NIL,
+            served: false,
+            waker: Some(waker),
+            value,
+        });
+        match self.tail {
+            NIL => self.head = key,
+            tail => self.nodes[tail].next = key,
+        }
+        self.tail = key;
+        self.waiting += 1;
+        WaiterKey(key)
+    }
+
+    /// Whether the waiter was served.
+    pub(crate) fn is_served(&self, key: &WaiterKey) -> bool {
+        self.nodes[key.0].served
+    }
+
+    /// Whether the waiter's stored waker would not wake the task `waker`
+    /// wakes (so the future must store a clone of it).
+    pub(crate) fn needs_waker(&self, key: &WaiterKey, waker: &Waker) -> bool {
+        !self.nodes[key.0]
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(waker))
+    }
+
+    /// Stores `waker` for the waiter; returns the one it replaces, to drop
+    /// after the caller's borrow.
+    pub(crate) fn set_waker(&mut self, key: &WaiterKey, waker: Waker) -> Option<Waker> {
+        self.nodes[key.0].waker.replace(waker)
+    }
+
+    /// Puts the future whose key is `key` in line (at the back, with
+    /// `value`) if it is not yet, or refreshes its waker if it is. Returns
+    /// a replaced waker, to drop after the caller's borrow.
+    pub(crate) fn wait(
+        &mut self,
+        key: &mut Option<WaiterKey>,
+        waker: &mut WakerSource<'_>,
+        value: impl FnOnce() -> Option<V>,
+    ) -> Option<Waker> {
+        match key {
+            None => {
+                *key = Some(self.push_back(waker.take(), value()));
+                None
+            }
+            Some(k) if self.needs_waker(k, waker.get()) => self.set_waker(k, waker.take()),
+            Some(_) => None,
+        }
+    }
+
+    /// Serves the front waiter: unlinks it and takes out its waker and its
+    /// value. `None` if nobody waits.
+    pub(crate) fn serve_front(&mut self) -> Option<(Waker, Option<V>)> {
+        let key = self.head;
+        if key == NIL {
+            return None;
+        }
+        self.unlink(key);
+        let node = &mut self.nodes[key];
+        node.served = true;
+        let waker = node.waker.take().expect("a linked waiter has a waker");
+        Some((waker, node.value.take()))
+    }
+
+    /// Serves the front waiter with `value` (left in its node for its
+    /// future); returns its waker, or gives `value` back if nobody waits.
+    pub(crate) fn serve_front_with(&mut self, value: V) -> Result<Waker, V> {
+        let key = self.head;
+        if key == NIL {
+            return Err(value);
+        }
+        self.unlink(key);
+        let node = &mut self.nodes[key];
+        node.served = true;
+        node.value = Some(value);
+        Ok(node.waker.take().expect("a linked waiter has a waker"))
+    }
+
+    /// Serves every waiter, leaving their values in their nodes; their
+    /// wakers go to `wakes`.
+    pub(crate) fn serve_all(&mut self, wakes: &mut Wakes) {
+        while self.head != NIL {
+            let key = self.head;
+            self.unlink(key);
+            let node = &mut self.nodes[key];
+            node.served = true;
+            wakes.push(node.waker.take().expect("a linked waiter has a waker"));
+        }
+    }
+
+    /// Takes the waiter out, linked or served.
+    pub(crate) fn remove(&mut self, key: WaiterKey) -> Removed<V> {
+        if !self.nodes[key.0].served {
+            self.unlink(key.0);
+        }
+        let node = self.nodes.remove(key.0);
+        Removed {
+            served: node.served,
+            value: node.value,
+            _waker: node.waker,
+        }
+    }
+
+    fn unlink(&mut self, key: usize) {
+        let (prev, next) = (self.nodes[key].prev, self.nodes[key].next);
+        match prev {
+            NIL => self.head = next,
+            prev => self.nodes[prev].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            next => self.nodes[next].prev = prev,
+        }
+        self.waiting -= 1;
+    }
+}
+
+/// A waker to store, cloned without holding a borrow where that matters.
+///
+/// Made before the primitive's state is borrowed: a waker of another
+/// executor is cloned right away (its clone may run code that comes back
+/// to the primitive), evloop's own task waker only when it is needed (its
+/// clone runs no foreign code, so it may happen under the borrow).
+pub(crate) struct WakerSource<'a> {
+    waker: &'a Waker,
+    foreign: Option<Waker>,
+}
+
+impl<'a> WakerSource<'a> {
+    pub(crate) fn new(waker: &'a Waker) -> WakerSource<'a> {
+        let foreign = (!crate::task::is_task_waker(waker)).then(|| waker.clone());
+        WakerSource { waker, foreign }
+    }
+
+    /// The waker the future was polled with.
+    pub(crate) fn get(&self) -> &Waker {
+        self.waker
+    }
+
+    /// A clone to store.
+    pub(crate) fn take(&mut self) -> Waker {
+        self.foreign.take().unwrap_or_else(|| self.waker.clone())
+    }
+}
+
+/// Wakers to wake once the caller's borrow is released; one of them needs
+/// no allocation (the common case: one waiter served).
+#[derive(Default)]
+pub(crate) enum Wakes {
+    #[default]
+    None,
+    One(Waker),
+    Many(Vec<Waker>),
+}
+
+impl Wakes {
+    pub(crate) fn push(&mut self, waker: Waker) {
+        *self = match std::mem::take(self) {
+            Wakes::None => Wakes::One(waker),
+            Wakes::One(first) => Wakes::Many(vec![first, waker]),
+            Wakes::Many(mut all) => {
+                all.push(waker);
+                Wakes::Many(all)
+            }
+        };
+    }
+
+    /// Wakes them all, in the order they were pushed.
+    pub(crate) fn wake(self) {
+        match self {
+            Wakes::None => {}
+            Wakes::One(waker) => waker.wake(),
+            Wakes::Many(all) => all.into_iter().for_each(Waker::wake),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop() -> Waker {
+        Waker::noop().clone()
+    }
+
+    #[test]
+    fn waiters_are_served_in_arrival_order_and_may_leave_from_anywhere() {
+        let mut q = WaitQueue::default();
+        let keys: Vec<_> = (0..5).map(|i| q.push_back(noop(), Some(i))).collect();
+        let mut keys = keys.into_iter();
+        let (k0, k1, k2) = (
+            keys.next().unwrap(),
+            keys.next().unwrap(),
+            keys.next().unwrap(),
+        );
+        let (k3, k4) = (keys.next().unwrap(), keys.next().unwrap());
+        assert!(!q.remove(k2).served);
+        assert!(!q.remove(k4).served);
+        assert_eq!(q.waiting(), 3);
+        assert_eq!(q.serve_front().unwrap().1, Some(0));
+        assert!(q.is_served(&k0));
+        assert_eq!(q.serve_front().unwrap().1, Some(1));
+        assert_eq!(q.serve_front().unwrap().1, Some(3));
+        assert!(q.serve_front().is_none());
+        for k in [k0, k1, k3] {
+            let removed = q.remove(k);
+            assert!(removed.served && removed.value.is_none());
+        }
+        assert_eq!(q.nodes(), 0);
+        // The list works again after emptying.
+        let k = q.push_back(noop(), Some(9));
+        assert_eq!(q.serve_front().unwrap().1, Some(9));
+        q.remove(k);
+    }
+
+    #[test]
+    fn serve_all_leaves_the_values_for_their_owners() {
+        let mut q = WaitQueue::default();
+        let a = q.push_back(noop(), Some("a"));
+        let b = q.push_back(noop(), Some("b"));
+        let mut wakes = Wakes::default();
+        q.serve_all(&mut wakes);
+        assert!(matches!(wakes, Wakes::Many(ref all) if all.len() == 2));
+        assert_eq!(q.waiting(), 0);
+        assert_eq!(q.remove(b).value, Some("b"));
+        assert_eq!(q.remove(a).value, Some("a"));
+    }
+}
