@@ -24,6 +24,7 @@
 //! | workload | one operation |
 //! | --- | --- |
 //! | `spawn_join`, `call_soon`, `ping_pong` | a task, a callback, a round trip; `_warm` (the runtime ran the same round once before) and `_timer_pending` (a timer an hour away is pending) variants of each |
+//! | `queue_ping_pong`, `semaphore_contended` | a round trip through two `Queue`s (tokio: two unbounded `mpsc`); an acquisition (100 tasks, 10 permits) |
 //! | `timers_random`, `timers_random_1m`, `timers_random_cb`, `timer_cancel` | a timer (delays uniform 0–100 ms; the time includes the wait for the longest) |
 //! | `threadsafe_1p`, `threadsafe_2p` | a job |
 //! | `executor_seq`, `executor_concurrent`, `executor_concurrent_default` | a job; `executor_concurrent` caps tokio's blocking pool at evloop's default pool size, `_default` leaves tokio's default (512); the concurrent ones run two rounds of OPS jobs (the first untimed, as in compare) |
@@ -34,7 +35,7 @@
 use std::time::Duration;
 
 use evloop_benches::runtime::{Setting, TokioForm};
-use evloop_benches::{floor, net, random_delays, tasks, timers, xthread};
+use evloop_benches::{floor, net, random_delays, sync, tasks, timers, xthread};
 
 /// Connections of `tcp_echo_50` (as in compare).
 const ECHO_CONNS: usize = 50;
@@ -87,6 +88,14 @@ fn workload(side: Side, name: &str) -> Option<Workload> {
         ("ping_pong", Evloop) => Box::new(move |n| tasks::ping_pong_evloop(n, set)),
         ("ping_pong", Tokio(f)) => Box::new(move |n| tasks::ping_pong_tokio(n, set, f)),
         ("ping_pong", Floor) => Box::new(floor::ping_pong),
+        ("queue_ping_pong", Evloop) => Box::new(move |n| sync::queue_ping_pong_evloop(n, set)),
+        ("queue_ping_pong", Tokio(f)) => Box::new(move |n| sync::queue_ping_pong_tokio(n, set, f)),
+        ("semaphore_contended", Evloop) => {
+            Box::new(move |n| sync::semaphore_contended_evloop(n, set))
+        }
+        ("semaphore_contended", Tokio(f)) => {
+            Box::new(move |n| sync::semaphore_contended_tokio(n, set, f))
+        }
         _ if set != Setting::Fresh => return None,
         ("timer_cancel", Evloop) => Box::new(move |n| timers::timer_cancel_evloop(&delays(n))),
         ("timer_cancel", Tokio(_)) => Box::new(move |n| timers::timer_cancel_tokio(&delays(n))),

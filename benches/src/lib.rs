@@ -17,6 +17,7 @@ pub mod floor;
 pub mod mem;
 pub mod net;
 pub mod runtime;
+pub mod sync;
 pub mod tasks;
 pub mod timers;
 pub mod xthread;

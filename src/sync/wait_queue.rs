@@ -79,6 +79,7 @@ pub(crate) struct Removed<V> {
 
 impl<V> WaitQueue<V> {
     /// Waiters not yet served.
+    #[inline]
     pub(crate) fn waiting(&self) -> usize {
         self.waiting
     }
@@ -91,6 +92,7 @@ impl<V> WaitQueue<V> {
     }
 
     /// Adds a waiter at the back.
+    #[inline]
     pub(crate) fn push_back(&mut self, waker: Waker, value: Option<V>) -> WaiterKey {
         let key = self.nodes.insert(Node {
             prev: self.tail,
@@ -109,12 +111,14 @@ impl<V> WaitQueue<V> {
     }
 
     /// Whether the waiter was served.
+    #[inline]
     pub(crate) fn is_served(&self, key: &WaiterKey) -> bool {
         self.nodes[key.0].served
     }
 
     /// Whether the waiter's stored waker would not wake the task `waker`
     /// wakes (so the future must store a clone of it).
+    #[inline]
     pub(crate) fn needs_waker(&self, key: &WaiterKey, waker: &Waker) -> bool {
         !self.nodes[key.0]
             .waker
@@ -124,6 +128,7 @@ impl<V> WaitQueue<V> {
 
     /// Stores `waker` for the waiter; returns the one it replaces, to drop
     /// after the caller's borrow.
+    #[inline]
     pub(crate) fn set_waker(&mut self, key: &WaiterKey, waker: Waker) -> Option<Waker> {
         self.nodes[key.0].waker.replace(waker)
     }
@@ -131,6 +136,7 @@ impl<V> WaitQueue<V> {
     /// Puts the future whose key is `key` in line (at the back, with
     /// `value`) if it is not yet, or refreshes its waker if it is. Returns
     /// a replaced waker, to drop after the caller's borrow.
+    #[inline]
     pub(crate) fn wait(
         &mut self,
         key: &mut Option<WaiterKey>,
@@ -149,6 +155,7 @@ impl<V> WaitQueue<V> {
 
     /// Serves the front waiter: unlinks it and takes out its waker and its
     /// value. `None` if nobody waits.
+    #[inline]
     pub(crate) fn serve_front(&mut self) -> Option<(Waker, Option<V>)> {
         let key = self.head;
         if key == NIL {
@@ -163,6 +170,7 @@ impl<V> WaitQueue<V> {
 
     /// Serves the front waiter with `value` (left in its node for its
     /// future); returns its waker, or gives `value` back if nobody waits.
+    #[inline]
     pub(crate) fn serve_front_with(&mut self, value: V) -> Result<Waker, V> {
         let key = self.head;
         if key == NIL {
@@ -188,6 +196,7 @@ impl<V> WaitQueue<V> {
     }
 
     /// Takes the waiter out, linked or served.
+    #[inline]
     pub(crate) fn remove(&mut self, key: WaiterKey) -> Removed<V> {
         if !self.nodes[key.0].served {
             self.unlink(key.0);
@@ -200,6 +209,7 @@ impl<V> WaitQueue<V> {
         }
     }
 
+    #[inline]
     fn unlink(&mut self, key: usize) {
         let (prev, next) = (self.nodes[key].prev, self.nodes[key].next);
         match prev {
@@ -226,51 +236,59 @@ pub(crate) struct WakerSource<'a> {
 }
 
 impl<'a> WakerSource<'a> {
+    #[inline]
     pub(crate) fn new(waker: &'a Waker) -> WakerSource<'a> {
         let foreign = (!crate::task::is_task_waker(waker)).then(|| waker.clone());
         WakerSource { waker, foreign }
     }
 
     /// The waker the future was polled with.
+    #[inline]
     pub(crate) fn get(&self) -> &Waker {
         self.waker
     }
 
     /// A clone to store.
+    #[inline]
     pub(crate) fn take(&mut self) -> Waker {
         self.foreign.take().unwrap_or_else(|| self.waker.clone())
     }
 }
 
-/// Wakers to wake once the caller's borrow is released; one of them needs
-/// no allocation (the common case: one waiter served).
+/// Wakers to wake once the caller's borrow is released. The first needs
+/// no allocation (the common case: one waiter served); an empty `Vec`
+/// allocates nothing either.
 #[derive(Default)]
-pub(crate) enum Wakes {
-    #[default]
-    None,
-    One(Waker),
-    Many(Vec<Waker>),
+pub(crate) struct Wakes {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
 }
 
 impl Wakes {
+    #[inline]
     pub(crate) fn push(&mut self, waker: Waker) {
-        *self = match std::mem::take(self) {
-            Wakes::None => Wakes::One(waker),
-            Wakes::One(first) => Wakes::Many(vec![first, waker]),
-            Wakes::Many(mut all) => {
-                all.push(waker);
-                Wakes::Many(all)
-            }
-        };
+        if self.first.is_none() {
+            self.first = Some(waker);
+        } else {
+            self.rest.push(waker);
+        }
     }
 
     /// Wakes them all, in the order they were pushed.
+    #[inline]
     pub(crate) fn wake(self) {
-        match self {
-            Wakes::None => {}
-            Wakes::One(waker) => waker.wake(),
-            Wakes::Many(all) => all.into_iter().for_each(Waker::wake),
+        if let Some(first) = self.first {
+            first.wake();
         }
+        if !self.rest.is_empty() {
+            self.rest.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// How many there are.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
     }
 }
 
@@ -319,7 +337,7 @@ mod tests {
         let b = q.push_back(noop(), Some("b"));
         let mut wakes = Wakes::default();
         q.serve_all(&mut wakes);
-        assert!(matches!(wakes, Wakes::Many(ref all) if all.len() == 2));
+        assert_eq!(wakes.len(), 2);
         assert_eq!(q.waiting(), 0);
         assert_eq!(q.remove(b).value, Some("b"));
         assert_eq!(q.remove(a).value, Some("a"));

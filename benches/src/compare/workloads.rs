@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::report::{median, Record};
 use super::Options;
 use crate::runtime::{Setting, TokioForm};
-use crate::{floor, mem, net, random_delays, tasks, timers, xthread};
+use crate::{floor, mem, net, random_delays, sync, tasks, timers, xthread};
 
 /// Which way is better for a workload's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub const SPECS: &[Spec] = &[
     lower("call_soon_timer_pending", "ns/callback", None),
     lower("ping_pong", "ns/round trip", Some(3.0)),
     lower("ping_pong_timer_pending", "ns/round trip", None),
+    lower("queue_ping_pong", "ns/round trip", Some(2.0)),
+    lower("semaphore_contended", "ns/acquire", Some(2.0)),
     lower("timers_random", "ms overhead", Some(2.0)),
     lower("timers_random_1m", "ms overhead", Some(1.5)),
     lower("timers_random_cb", "ms overhead", Some(2.0)),
@@ -110,6 +112,10 @@ struct Counts {
     spawn: usize,
     call_soon: usize,
     ping_pong: usize,
+    /// Round trips of `queue_ping_pong`.
+    queue_ping_pong: usize,
+    /// Acquisitions of `semaphore_contended` (in all, over its tasks).
+    semaphore: usize,
     /// Timers of `timers_random` and `timers_random_cb`.
     timers: usize,
     /// Timers of `timers_random_1m`.
@@ -138,6 +144,8 @@ impl Size {
                 spawn: 1_000_000,
                 call_soon: 1_000_000,
                 ping_pong: 1_000_000,
+                queue_ping_pong: 1_000_000,
+                semaphore: 1_000_000,
                 timers: 100_000,
                 timers_1m: 1_000_000,
                 timer_cancel: 1_000_000,
@@ -157,6 +165,8 @@ impl Size {
                 spawn: 100_000,
                 call_soon: 200_000,
                 ping_pong: 200_000,
+                queue_ping_pong: 200_000,
+                semaphore: 200_000,
                 timers: 100_000,
                 timers_1m: 1_000_000,
                 timer_cancel: 200_000,
@@ -176,6 +186,8 @@ impl Size {
                 spawn: 2_000,
                 call_soon: 2_000,
                 ping_pong: 2_000,
+                queue_ping_pong: 2_000,
+                semaphore: 2_000,
                 timers: 1_000,
                 timers_1m: 2_000,
                 timer_cancel: 2_000,
@@ -318,6 +330,11 @@ type TaskFns = (
 const SPAWN_JOIN: TaskFns = (tasks::spawn_join_evloop, tasks::spawn_join_tokio);
 const CALL_SOON: TaskFns = (tasks::call_soon_evloop, tasks::call_soon_tokio);
 const PING_PONG: TaskFns = (tasks::ping_pong_evloop, tasks::ping_pong_tokio);
+const QUEUE_PING_PONG: TaskFns = (sync::queue_ping_pong_evloop, sync::queue_ping_pong_tokio);
+const SEMAPHORE: TaskFns = (
+    sync::semaphore_contended_evloop,
+    sync::semaphore_contended_tokio,
+);
 
 /// `n` operations of a task workload on `side`: nanoseconds per operation.
 fn per_op(
@@ -394,6 +411,18 @@ const FAMILIES: &[Family] = &[
         tokio: TokioSide::Forms,
         run: |side, c, _| per_op(c.ping_pong, PING_PONG, Setting::TimerPending, side),
         floor: Some(ping_pong_floor),
+    },
+    Family {
+        names: &["queue_ping_pong"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| per_op(c.queue_ping_pong, QUEUE_PING_PONG, Setting::Fresh, side),
+        floor: None,
+    },
+    Family {
+        names: &["semaphore_contended"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| per_op(c.semaphore, SEMAPHORE, Setting::Fresh, side),
+        floor: None,
     },
     Family {
         names: &["timers_random"],
