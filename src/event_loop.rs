@@ -90,7 +90,8 @@ impl EventLoop {
         crate::core::current().map(EventLoop::reference)
     }
 
-    fn reference(core: Rc<Core>) -> EventLoop {
+    /// A reference to `core` (not its owner: dropping it does nothing).
+    pub(crate) fn reference(core: Rc<Core>) -> EventLoop {
         EventLoop { core, owner: false }
     }
 
