@@ -59,7 +59,7 @@ enum SleepState {
 }
 
 impl Sleep {
-    fn new(core: Rc<Core>, deadline: u64) -> Sleep {
+    pub(crate) fn new(core: Rc<Core>, deadline: u64) -> Sleep {
         Sleep {
             core,
             deadline,
@@ -70,6 +70,11 @@ impl Sleep {
     /// When the sleep ends, in the loop's time.
     pub fn deadline(&self) -> Instant {
         self.core.clock().to_instant(self.deadline)
+    }
+
+    /// The deadline in the loop's ticks (nanoseconds since its origin).
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        self.deadline
     }
 }
 
