@@ -86,6 +86,7 @@ mod timeout;
 mod timer;
 mod trace;
 mod util;
+mod wait;
 mod watch;
 
 pub use builder::Builder;
@@ -104,3 +105,4 @@ pub use task::{Task, TaskInfo, TaskState};
 pub use time::{sleep, sleep_until, wait_for, Sleep};
 pub use timeout::{timeout, timeout_at, Timeout, TimeoutHandle};
 pub use util::{current_task, ensure_future, gather, try_gather, yield_now};
+pub use wait::{as_completed, wait, AsCompleted, ReturnWhen, Wait};
