@@ -36,7 +36,13 @@
 //! | `fut.set_result` from another thread | [`LoopFuture::threadsafe_setter`] → [`ThreadsafeSetter`] |
 //! | `asyncio.run(main())` | [`run`] |
 //! | `run_until_complete` / `run_forever` / `stop` / `close` | same names on [`EventLoop`] |
-//! | `asyncio.sleep`, `wait_for`, `gather` | [`sleep`], [`wait_for`], [`gather`] |
+//! | `asyncio.sleep`, `wait_for`, `gather` | [`sleep`], [`wait_for`], [`gather`] ([`try_gather`] for `Result`s) |
+//! | `asyncio.get_running_loop()`, `loop.time()`, `loop.create_future()`, `loop.run_in_executor(None, f)` | free [`get_running_loop`], [`time`], [`create_future`], [`run_in_executor`] |
+//! | `asyncio.TaskGroup` | [`TaskGroup`], [`TryTaskGroup`] → [`GroupError`] |
+//! | `asyncio.wait(tasks, return_when=..., timeout=...)` | [`wait`] with [`ReturnWhen`] |
+//! | `asyncio.as_completed` | [`as_completed`] → [`AsCompleted::next`] |
+//! | `asyncio.timeout` / `timeout_at`, `Timeout.reschedule` | [`timeout`] / [`timeout_at`] → [`Timeout`], [`TimeoutHandle::reschedule`] |
+//! | (tokio's `time::interval`) | [`interval`] → [`Interval`], [`MissedTickBehavior`] |
 //! | `asyncio.Event` | [`sync::Event`] |
 //! | `loop.set_exception_handler` | [`EventLoop::set_exception_handler`] |
 //!

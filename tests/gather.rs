@@ -28,7 +28,7 @@ fn gather_accepts_async_blocks_and_keeps_input_order() {
 fn gather_borrows_from_the_caller() {
     let lp = virtual_loop();
     let out = lp.run_until_complete(async {
-        let words = vec!["a".to_string(), "bc".to_string()];
+        let words = ["a".to_string(), "bc".to_string()];
         evloop::gather(words.iter().map(|w| async move {
             evloop::yield_now().await;
             w.len()

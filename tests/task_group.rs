@@ -305,3 +305,34 @@ fn a_task_can_outlast_a_dropped_wait() {
     });
     assert_eq!(out.unwrap().unwrap(), ["late"]);
 }
+
+#[test]
+fn a_group_dropped_after_its_loop_closed_is_quiet() {
+    let lp = virtual_loop();
+    let group = lp
+        .run_until_complete(async {
+            let group = TaskGroup::new();
+            group.create_task(pending::<()>()).unwrap();
+            group
+        })
+        .unwrap();
+    lp.close().unwrap();
+    drop(group);
+}
+
+#[test]
+fn a_loop_closing_under_a_group_is_reported_as_cancelled() {
+    let lp = virtual_loop();
+    let mut group = lp
+        .run_until_complete(async {
+            let group = TaskGroup::new();
+            group.create_task(pending::<()>()).unwrap();
+            group
+        })
+        .unwrap();
+    lp.close().unwrap();
+    let err = util::now_or_never(Box::pin(group.wait()))
+        .unwrap()
+        .unwrap_err();
+    assert!(err.failures()[0].is_cancelled());
+}
