@@ -470,6 +470,11 @@ impl<T: 'static, E: 'static> Group<T, E> {
     where
         F: Future<Output = Result<T, E>> + 'static,
     {
+        // Checked before the group's state changes, so that the panic
+        // leaves the group as it was.
+        drop(crate::core::expect_current(
+            "evloop::TaskGroup::create_task",
+        ));
         match self.shared.phase.get() {
             Phase::Open => {}
             Phase::Failing => return Err(GroupClosed::Failing),

@@ -336,3 +336,21 @@ fn a_loop_closing_under_a_group_is_reported_as_cancelled() {
         .unwrap_err();
     assert!(err.failures()[0].is_cancelled());
 }
+
+#[test]
+fn create_task_outside_a_loop_panics_and_leaves_the_group_as_it_was() {
+    let group = TaskGroup::<u8>::new();
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = group.create_task(async { 1 });
+    }))
+    .unwrap_err();
+    let message = payload.downcast_ref::<String>().unwrap();
+    assert!(
+        message.starts_with("evloop::TaskGroup::create_task called outside"),
+        "{message}"
+    );
+    let mut group = group;
+    let lp = virtual_loop();
+    let out = lp.run_until_complete(async move { group.wait().await });
+    assert!(out.unwrap().unwrap().is_empty(), "no task was counted");
+}
