@@ -265,6 +265,11 @@ impl EventLoop {
         self.core.stats()
     }
 
+    /// The loop's state (for the crate's other modules).
+    pub(crate) fn core(&self) -> &Rc<Core> {
+        &self.core
+    }
+
     /// A `Send + Sync` handle for other threads.
     pub fn handle(&self) -> LoopHandle {
         LoopHandle::new(self.core.shared().clone())

@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use crate::callback::InlineFn;
-use crate::core::{Core, SetterId};
+use crate::core::{Core, LoopValueId};
 use crate::error::{Cancelled, FutureError, LoopClosed};
 use crate::loop_handle::LoopHandle;
 use crate::sync::waiters::{self, WaiterList, WaiterSlot};
@@ -156,7 +156,7 @@ impl<T: 'static> LoopFuture<T> {
             .core
             .upgrade()
             .expect("LoopFuture::threadsafe_setter: the future's loop was dropped");
-        let id = core.register_setter(Box::new(self.clone()));
+        let id = core.register_value(Box::new(self.clone()));
         ThreadsafeSetter {
             handle: LoopHandle::new(core.shared().clone()),
             id,
@@ -320,7 +320,7 @@ impl<T: 'static> Future for Taken<T> {
 /// ([`LoopFuture::threadsafe_setter`]). `Send`; one use.
 pub struct ThreadsafeSetter<T: Send + 'static> {
     handle: LoopHandle,
-    id: SetterId,
+    id: LoopValueId,
     /// Still to be used: dropping it cancels the future.
     armed: bool,
     _value: PhantomData<fn(T)>,
@@ -368,11 +368,11 @@ impl<T: Send + 'static> fmt::Debug for ThreadsafeSetter<T> {
 }
 
 /// On the loop thread: complete (or cancel) the registered future.
-fn resolve<T: 'static>(id: SetterId, value: Option<T>) {
+fn resolve<T: 'static>(id: LoopValueId, value: Option<T>) {
     let Some(core) = crate::core::current() else {
         return;
     };
-    let Some(any) = core.take_setter(id) else {
+    let Some(any) = core.take_value(id) else {
         return;
     };
     if let Ok(fut) = any.downcast::<LoopFuture<T>>() {

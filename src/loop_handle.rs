@@ -88,6 +88,12 @@ impl LoopHandle {
         LoopHandle { shared }
     }
 
+    /// The loop's cross-thread state: its identity, for checks that a
+    /// token belongs to this loop.
+    pub(crate) fn remote(&self) -> &Arc<Remote> {
+        &self.shared
+    }
+
     /// Schedules `f` to run on the loop thread, in a later iteration.
     ///
     /// Jobs from one thread run in the order that thread sent them. After the

@@ -8,7 +8,8 @@
 //! - `wait`: how long an idle iteration blocks (timers, the timerfd,
 //!   virtual time, spinning);
 //! - `tasks`: a task's turn, its end, and what the loop tells about tasks;
-//! - `work`: the other ways work gets in (callbacks, timers, setters, the
+//! - `work`: the other ways work gets in (callbacks, timers, values for
+//!   `Send` handles, the
 //!   executor);
 //! - `report`: the stopwatch's verdicts, the exception handler's reports
 //!   and the trace hooks;
@@ -56,7 +57,7 @@ use crate::trace::Tracer;
 use crate::watch::Watch;
 
 pub(crate) use signals::{Signals, Watched};
-pub(crate) use work::SetterId;
+pub(crate) use work::LoopValueId;
 
 /// The token of the `mio::Waker` of the remote queue. I/O sources use
 /// tokens built from a slab key, which never reach `usize::MAX`.
@@ -131,9 +132,11 @@ pub(crate) struct Core {
     _task_memory: LoopMemory,
 
     // ---- other threads --------------------------------------------------------
-    /// `LoopFuture`s that a `ThreadsafeSetter` may complete, by id.
-    setters: RefCell<Slab<(u64, Box<dyn Any>)>>,
-    setter_generation: Cell<u64>,
+    /// Loop-thread values that `Send` handles point to by id: the
+    /// `LoopFuture`s a `ThreadsafeSetter` may complete, the values of
+    /// `SendRef`s. Dropped here at close.
+    values: RefCell<Slab<(u64, Box<dyn Any>)>>,
+    value_generation: Cell<u64>,
     /// The built-in pool, started on first use.
     executor: RefCell<Option<Arc<ThreadPool>>>,
     executor_threads: usize,
@@ -217,8 +220,8 @@ impl Core {
             running: Cell::new(false),
             stopping: Cell::new(false),
             _task_memory: LoopMemory::new(),
-            setters: RefCell::default(),
-            setter_generation: Cell::new(0),
+            values: RefCell::default(),
+            value_generation: Cell::new(0),
             executor: RefCell::new(None),
             executor_threads: config
                 .executor_threads

@@ -42,14 +42,14 @@ impl Core {
             self.expired_done.set(0);
             self.expired_waiting.set(false);
             let remote: Vec<RemoteJob> = std::iter::from_fn(|| self.shared().pop()).collect();
-            let setters: Vec<_> = self.setters.borrow_mut().drain().collect();
+            let values: Vec<_> = self.values.borrow_mut().drain().collect();
             let io = self.io.borrow_mut().drain();
             self.fds.borrow_mut().clear();
             if tasks.is_empty()
                 && ready.is_empty()
                 && timers.is_empty()
                 && remote.is_empty()
-                && setters.is_empty()
+                && values.is_empty()
                 && io.is_empty()
             {
                 // Running jobs finish on their threads; no thread is joined.
@@ -84,7 +84,7 @@ impl Core {
             }
             timers.into_iter().for_each(|t| self.drop_isolated(t, at));
             remote.into_iter().for_each(|j| self.drop_isolated(j, at));
-            setters.into_iter().for_each(|s| self.drop_isolated(s, at));
+            values.into_iter().for_each(|v| self.drop_isolated(v, at));
             io.into_iter().for_each(|s| self.drop_isolated(s, at));
         }
     }

@@ -1,9 +1,11 @@
 //! The ways work gets onto the loop besides tasks: callbacks (`call_soon`),
-//! timers (`call_later`, `sleep`), threadsafe setters of `LoopFuture`s,
-//! and the built-in executor; each with its cancel.
+//! timers (`call_later`, `sleep`), values for `Send` handles (threadsafe
+//! setters of `LoopFuture`s, `SendRef`s), and the built-in executor; each
+//! with its cancel.
 
 use std::any::Any;
 use std::panic::Location;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -16,10 +18,11 @@ use crate::stats::Counters;
 use crate::task::{Handler, Runnable};
 use crate::timer::TimerKey;
 
-/// Identifies a registered `LoopFuture` for a `ThreadsafeSetter`: a slab key
-/// and a generation, so an id never reaches a later registration.
+/// Identifies a value registered for a `Send` handle (a `LoopFuture` for a
+/// `ThreadsafeSetter`, the value of a `SendRef`): a slab key and a
+/// generation, so an id never reaches a later registration.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct SetterId {
+pub(crate) struct LoopValueId {
     key: usize,
     generation: u64,
 }
@@ -122,19 +125,28 @@ impl Core {
         }
     }
 
-    /// Registers a `LoopFuture` for a threadsafe setter.
-    pub(crate) fn register_setter(&self, future: Box<dyn Any>) -> SetterId {
-        let generation = self.setter_generation.get() + 1;
-        self.setter_generation.set(generation);
-        let key = self.setters.borrow_mut().insert((generation, future));
-        SetterId { key, generation }
+    /// Registers a value that a `Send` handle will find by id.
+    pub(crate) fn register_value(&self, value: Box<dyn Any>) -> LoopValueId {
+        let generation = self.value_generation.get() + 1;
+        self.value_generation.set(generation);
+        let key = self.values.borrow_mut().insert((generation, value));
+        LoopValueId { key, generation }
     }
 
-    /// Takes back the `LoopFuture` registered as `id`, if still there.
-    pub(crate) fn take_setter(&self, id: SetterId) -> Option<Box<dyn Any>> {
-        let mut setters = self.setters.borrow_mut();
-        match setters.get(id.key) {
-            Some((g, _)) if *g == id.generation => Some(setters.remove(id.key).1),
+    /// Takes back the value registered as `id`, if still there.
+    pub(crate) fn take_value(&self, id: LoopValueId) -> Option<Box<dyn Any>> {
+        let mut values = self.values.borrow_mut();
+        match values.get(id.key) {
+            Some((g, _)) if *g == id.generation => Some(values.remove(id.key).1),
+            _ => None,
+        }
+    }
+
+    /// A clone of the `Rc<T>` registered as `id`, if still there.
+    pub(crate) fn shared_value<T: 'static>(&self, id: LoopValueId) -> Option<Rc<T>> {
+        let values = self.values.borrow();
+        match values.get(id.key) {
+            Some((g, value)) if *g == id.generation => value.downcast_ref::<Rc<T>>().cloned(),
             _ => None,
         }
     }
