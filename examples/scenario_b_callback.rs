@@ -85,5 +85,10 @@ pub fn scenario(out: Out, unit: Duration) {
 
 #[allow(dead_code)] // tests include this file for `scenario` only
 fn main() {
+    common::header(
+        "Scenario B, by callback: a worker thread completes a loop future through its threadsafe setter.",
+        "the loop's task goes on ticking while the worker runs; the awaiting task \
+         wakes when the worker's callback sets the result.",
+    );
     scenario(common::stdout(), common::unit());
 }

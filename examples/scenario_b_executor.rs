@@ -50,5 +50,10 @@ pub async fn scenario(out: Out, unit: Duration) {
 
 #[allow(dead_code)] // tests include this file for `scenario` only
 fn main() {
+    common::header(
+        "Scenario B, by return value: a task hands a blocking call to the executor and awaits it.",
+        "task_a keeps counting once a second while task_b blocks its own thread for 3.5 s; \
+         the result arrives between task_a: 3 and task_a: 4.",
+    );
     evloop::run(scenario(common::stdout(), common::unit())).expect("runs to completion");
 }

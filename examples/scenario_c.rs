@@ -88,5 +88,15 @@ pub fn scenario(out: Out, unit: Duration, timeout: bool) {
 #[allow(dead_code)] // tests include this file for `scenario` only
 fn main() {
     let timeout = std::env::args().any(|a| a == "--timeout");
+    common::header(
+        "Scenario C: another thread hands work to the loop (run_coroutine_threadsafe) and blocks on the result.",
+        if timeout {
+            "the thread gives up after 2.25 s and cancels: the task is dropped on the loop thread, \
+             while my_task_a keeps running."
+        } else {
+            "my_task_a keeps running on the loop while the thread waits; the thread gets the \
+             task's result."
+        },
+    );
     scenario(common::stdout(), common::unit(), timeout);
 }

@@ -14,7 +14,8 @@ fn scenario_a_transcript() {
     let log = util::Log::new();
     let l = log.clone();
     let out: scenario_a::Out = Rc::new(move |line| l.push(line));
-    lp.run_until_complete(scenario_a::scenario(out)).unwrap();
+    lp.run_until_complete(scenario_a::scenario(out, std::time::Duration::from_secs(1)))
+        .unwrap();
     assert_eq!(
         log.take(),
         [
