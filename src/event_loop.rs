@@ -1,6 +1,6 @@
 //! [`EventLoop`] and [`run`].
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -75,7 +75,14 @@ impl EventLoop {
         Builder::default()
     }
 
-    /// The loop running on this thread.
+    /// The loop running on this thread (asyncio's `get_running_loop`).
+    ///
+    /// The value returned is a *reference* to the loop, not its owner:
+    /// dropping it does not close the loop (only dropping the `EventLoop`
+    /// that [`new`](EventLoop::new) or [`Builder::build`] returned does).
+    /// Both are the same type so that code taking `&EventLoop` accepts
+    /// either; [`close`](EventLoop::close) through a reference still works
+    /// once the loop is not running.
     ///
     /// # Panics
     ///
@@ -349,6 +356,9 @@ impl EventLoop {
     /// `epoll_ctl(EPOLL_CTL_MOD)` (which reports it again if still ready):
     /// one syscall per callback run, the price of level triggering.
     ///
+    /// The callback is `FnMut`: it may keep state of its own (a count, a
+    /// buffer) without a `Cell`; it never runs inside itself.
+    ///
     /// Adding a reader twice for the same fd replaces the callback. Errors
     /// come from epoll: a regular file is `EPERM`, a bad fd `EBADF`. The fd
     /// must stay open until removed; closing it first is allowed (the kernel
@@ -374,13 +384,13 @@ impl EventLoop {
     #[track_caller]
     pub fn add_reader<F>(&self, fd: RawFd, callback: F) -> io::Result<()>
     where
-        F: Fn() + 'static,
+        F: FnMut() + 'static,
     {
         self.core.add_fd_callback(
             fd,
             Direction::Read,
             FdCallback {
-                f: Rc::new(callback),
+                f: Rc::new(RefCell::new(callback)),
                 at: Location::caller(),
             },
         )
@@ -396,13 +406,13 @@ impl EventLoop {
     #[track_caller]
     pub fn add_writer<F>(&self, fd: RawFd, callback: F) -> io::Result<()>
     where
-        F: Fn() + 'static,
+        F: FnMut() + 'static,
     {
         self.core.add_fd_callback(
             fd,
             Direction::Write,
             FdCallback {
-                f: Rc::new(callback),
+                f: Rc::new(RefCell::new(callback)),
                 at: Location::caller(),
             },
         )
@@ -497,14 +507,30 @@ impl EventLoop {
 
     /// Sets the handler for panics that escape to the loop: from callbacks,
     /// from tasks nobody awaits, from `Drop`s the loop runs. `None` restores
-    /// the default, which prints one line to stderr. The loop keeps running
-    /// either way; a handler that panics is reported on stderr.
+    /// the default, which prints one line to stderr (with a closure type
+    /// that `None` cannot name: [`clear_exception_handler`] does the same
+    /// without a type annotation). The loop keeps running either way; a
+    /// handler that panics is reported on stderr.
+    ///
+    /// [`clear_exception_handler`]: EventLoop::clear_exception_handler
     pub fn set_exception_handler<F>(&self, handler: Option<F>)
     where
         F: Fn(&Exception<'_>) + 'static,
     {
         self.core
             .set_handler(handler.map(|h| Rc::new(h) as crate::task::Handler));
+    }
+
+    /// Restores the default exception handler (asyncio's
+    /// `set_exception_handler(None)`).
+    ///
+    /// ```
+    /// let lp = evloop::EventLoop::new();
+    /// lp.set_exception_handler(Some(|_: &evloop::Exception<'_>| {}));
+    /// lp.clear_exception_handler(); // no `None::<fn(&_)>` needed
+    /// ```
+    pub fn clear_exception_handler(&self) {
+        self.core.set_handler(None);
     }
 }
 

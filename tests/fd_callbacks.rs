@@ -122,3 +122,29 @@ fn bad_fds_and_regular_files_are_errors_not_panics() {
     // The failed adds left nothing behind.
     assert!(!lp.remove_reader(file.as_raw_fd()).unwrap());
 }
+
+/// The callback is `FnMut`: its own state, no `Cell` needed.
+#[test]
+fn a_reader_may_keep_mutable_state_of_its_own() {
+    let lp = EventLoop::new();
+    let (mut a, b) = pair();
+    let fd = b.as_raw_fd();
+    let done = Rc::new(Cell::new(0));
+    let mut total = 0;
+    let mut b = b;
+    lp.add_reader(fd, {
+        let done = done.clone();
+        move || {
+            let mut buf = [0u8; 1];
+            if b.read(&mut buf).unwrap_or(0) == 1 {
+                total += 1; // the closure's own state
+                done.set(total);
+            }
+        }
+    })
+    .unwrap();
+    a.write_all(b"abc").unwrap();
+    run_until(&lp, || done.get() == 3);
+    lp.remove_reader(fd).unwrap();
+    assert_eq!(done.get(), 3);
+}

@@ -513,7 +513,7 @@ fn a_handler_that_replaces_itself_and_schedules_work_keeps_the_loop_running() {
     lp.set_exception_handler(Some(move |_: &evloop::Exception<'_>| {
         let lp = EventLoop::current();
         // Drops the handler that is running: it must live to the end.
-        lp.set_exception_handler(None::<fn(&evloop::Exception<'_>)>);
+        lp.clear_exception_handler();
         l.push("handled");
         let l = l.clone();
         lp.call_soon(move || l.push("scheduled by the handler"))

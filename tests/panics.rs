@@ -99,7 +99,7 @@ fn a_panicking_handler_does_not_stop_the_loop() {
     lp.call_soon(log.cb("after")).unwrap();
     tick(&lp);
     assert_eq!(log.take(), ["after"]);
-    lp.set_exception_handler(None::<fn(&evloop::Exception<'_>)>);
+    lp.clear_exception_handler();
     lp.call_soon(|| panic!("default handler prints this"))
         .unwrap();
     tick(&lp);

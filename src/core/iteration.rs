@@ -218,7 +218,7 @@ impl Core {
         for (key, cb) in dispatch.callbacks.drain(..) {
             let location = cb.at;
             let f = move || {
-                (cb.f)();
+                (cb.f.borrow_mut())();
                 if let Some(core) = super::current() {
                     core.rearm_fd(key);
                 }

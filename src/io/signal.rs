@@ -3,6 +3,7 @@
 //! `call_soon` (as asyncio's `_handle_signal` does). The loop's state is
 //! `core::Signals`; the process-wide side is `sys::signal`.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
@@ -48,7 +49,7 @@ fn ensure_pipe(core: &Core) -> io::Result<i32> {
     let (read, write) = signal::pipe()?;
     let read_fd = read.as_raw_fd();
     let drain_pipe = FdCallback {
-        f: Rc::new(move || drain(read_fd)),
+        f: Rc::new(RefCell::new(move || drain(read_fd))),
         at: Location::caller(),
     };
     core.add_fd_callback(read_fd, Direction::Read, drain_pipe)?;

@@ -27,6 +27,7 @@
 //! of the list (`sync::waiters`), so the lists never grow with abandoned
 //! waits.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::task::Waker;
 
@@ -67,7 +68,11 @@ impl Direction {
 /// it was registered (what reports about it name).
 #[derive(Clone)]
 pub(crate) struct FdCallback {
-    pub(crate) f: Rc<dyn Fn()>,
+    /// `FnMut` in a `RefCell`: at most one run of it is queued at a time
+    /// (its fd is re-armed only after the run), and a run cannot start
+    /// another (the loop refuses to run re-entrantly), so the borrow never
+    /// meets another.
+    pub(crate) f: Rc<RefCell<dyn FnMut()>>,
     pub(crate) at: &'static std::panic::Location<'static>,
 }
 

@@ -140,6 +140,31 @@ impl WriteStream for TcpStream {}
 /// })
 /// .unwrap();
 /// ```
+///
+/// # The type parameter
+///
+/// `R` is what the reader reads from. It defaults to the read half of a
+/// split [`TcpStream`] ([`OwnedReadHalf`], what [`open_connection`] and
+/// [`start_server`] hand out), so most code just writes `StreamReader`.
+/// A whole `TcpStream` works as well, for one task that reads through the
+/// reader and writes through [`get_ref`](StreamReader::get_ref):
+///
+/// ```
+/// use evloop::net::{StreamReader, TcpListener, TcpStream};
+/// evloop::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+///     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     let (server, _) = listener.accept().await.unwrap();
+///     let mut reader: StreamReader<TcpStream> = StreamReader::new(server);
+///     client.write_all(b"ping\n").await.unwrap();
+///     assert_eq!(reader.read_line().await.unwrap(), b"ping\n");
+///     reader.get_ref().write_all(b"pong\n").await.unwrap(); // same socket
+///     let mut buf = [0; 5];
+///     client.read_exact(&mut buf).await.unwrap();
+///     assert_eq!(&buf, b"pong\n");
+/// })
+/// .unwrap();
+/// ```
 pub struct StreamReader<R = OwnedReadHalf> {
     inner: R,
     /// `buf[start..end]` is the data read but not yet returned; past `end`
@@ -532,8 +557,8 @@ impl<W: WriteStream> StreamWriter<W> {
 /// # Panics
 ///
 /// If no evloop is running on this thread.
-pub async fn open_connection<A: ToSocketAddrs + ?Sized>(
-    addr: &A,
+pub async fn open_connection<A: ToSocketAddrs>(
+    addr: A,
 ) -> io::Result<(StreamReader, StreamWriter)> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -583,9 +608,9 @@ fn streams_of(stream: TcpStream) -> (StreamReader, StreamWriter) {
 /// # Panics
 ///
 /// If no evloop is running on this thread.
-pub async fn start_server<A, F, Fut>(addr: &A, handler: F) -> io::Result<Server>
+pub async fn start_server<A, F, Fut>(addr: A, handler: F) -> io::Result<Server>
 where
-    A: ToSocketAddrs + ?Sized,
+    A: ToSocketAddrs,
     F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: Future<Output = ()> + 'static,
 {

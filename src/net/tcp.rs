@@ -55,8 +55,8 @@ impl TcpListener {
     /// # Panics
     ///
     /// If no evloop is running on this thread.
-    pub async fn bind<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<TcpListener> {
-        let addrs = resolve(addr).await?;
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let addrs = resolve(&addr).await?;
         let listener = first_ok(&addrs, |addr| {
             let socket = TcpSocket::new_for_addr(*addr)?;
             socket.set_reuseaddr(true)?;
@@ -157,8 +157,8 @@ impl TcpStream {
     /// # Panics
     ///
     /// If no evloop is running on this thread.
-    pub async fn connect<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<TcpStream> {
-        let addrs = resolve(addr).await?;
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let addrs = resolve(&addr).await?;
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no addresses to connect to");
         for addr in addrs {
             match TcpStream::connect_one(addr).await {

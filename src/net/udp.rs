@@ -49,8 +49,8 @@ impl UdpSocket {
     /// # Panics
     ///
     /// If no evloop is running on this thread.
-    pub async fn bind<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<UdpSocket> {
-        let socket = bind_first(addr, false).await?;
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        let socket = bind_first(&addr, false).await?;
         UdpSocket::register(socket, "UdpSocket::bind")
     }
 
@@ -88,8 +88,8 @@ impl UdpSocket {
     /// # Panics
     ///
     /// If no evloop is running on this thread.
-    pub async fn bind_reuseport<A: ToSocketAddrs + ?Sized>(addr: &A) -> io::Result<UdpSocket> {
-        let socket = bind_first(addr, true).await?;
+    pub async fn bind_reuseport<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        let socket = bind_first(&addr, true).await?;
         UdpSocket::register(socket, "UdpSocket::bind_reuseport")
     }
 
@@ -120,8 +120,8 @@ impl UdpSocket {
     /// Sets the default peer: [`send`](UdpSocket::send) goes there, and
     /// only its datagrams are received. Uses the first of `addr`'s
     /// addresses that works. Cancel-safe: resolving is the only wait.
-    pub async fn connect<A: ToSocketAddrs + ?Sized>(&self, addr: &A) -> io::Result<()> {
-        let addrs = resolve(addr).await?;
+    pub async fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
+        let addrs = resolve(&addr).await?;
         first_ok(&addrs, |addr| self.io.get_ref().connect(*addr))
     }
 
@@ -139,12 +139,8 @@ impl UdpSocket {
 
     /// Sends a datagram to `target` (its first address); returns its
     /// length. Cancel-safe: if the future is dropped, nothing was sent.
-    pub async fn send_to<A: ToSocketAddrs + ?Sized>(
-        &self,
-        buf: &[u8],
-        target: &A,
-    ) -> io::Result<usize> {
-        let addrs = resolve(target).await?;
+    pub async fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], target: A) -> io::Result<usize> {
+        let addrs = resolve(&target).await?;
         let target = *addrs.first().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send to")
         })?;
