@@ -169,8 +169,11 @@ fn a_zero_period_panics() {
 /// for 3.5 periods, then `n` ticks. Each: (the loop time just before the
 /// call, the instant returned, the loop time just after), and `t0`.
 fn blocked(behavior: MissedTickBehavior, n: usize) -> (Instant, Vec<(Instant, Instant, Instant)>) {
-    const RP: Duration = Duration::from_millis(20);
-    let lp = evloop::EventLoop::new();
+    // The block is on purpose: no slow-task report for it.
+    let lp = evloop::EventLoop::builder()
+        .slow_callback_duration(None)
+        .build()
+        .unwrap();
     let out = lp.run_until_complete(async move {
         let mut ticks = evloop::interval(RP);
         ticks.set_missed_tick_behavior(behavior);

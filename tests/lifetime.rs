@@ -493,15 +493,25 @@ fn a_panic_payload_that_panics_on_drop_is_contained() {
     lp.call_soon(|| std::panic::panic_any(PanicsOnDrop))
         .unwrap();
     lp.call_soon(log.cb("after the callback's")).unwrap();
-    tick(&lp);
+    let ((), printed) = util::capture_stderr(|| tick(&lp));
+    assert!(
+        printed.contains("Box<dyn Any>"),
+        "the default handler: {printed:?}"
+    );
     // The handler's own payload.
     lp.set_exception_handler(Some(|_: &evloop::Exception<'_>| {
         std::panic::panic_any(PanicsOnDrop)
     }));
     lp.call_soon(|| panic!("boom")).unwrap();
     lp.call_soon(log.cb("after the handler's")).unwrap();
-    let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tick(&lp)));
+    let (turn, printed) = util::capture_stderr(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tick(&lp)))
+    });
     assert!(turn.is_ok(), "a panic escaped the loop");
+    assert!(
+        printed.contains("the exception handler panicked while handling"),
+        "{printed:?}"
+    );
     assert_eq!(log.take(), ["after the callback's", "after the handler's"]);
 }
 
@@ -526,6 +536,10 @@ fn a_handler_that_replaces_itself_and_schedules_work_keeps_the_loop_running() {
     // The default handler now (one line on stderr).
     lp.call_soon(|| panic!("second")).unwrap();
     lp.call_soon(log.cb("after")).unwrap();
-    tick(&lp);
+    let ((), printed) = util::capture_stderr(|| tick(&lp));
+    assert!(
+        printed.contains("second"),
+        "the default handler: {printed:?}"
+    );
     assert_eq!(log.take(), ["after"]);
 }

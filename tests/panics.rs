@@ -97,12 +97,21 @@ fn a_panicking_handler_does_not_stop_the_loop() {
     let log = Log::new();
     lp.call_soon(|| panic!("boom")).unwrap();
     lp.call_soon(log.cb("after")).unwrap();
-    tick(&lp);
+    let ((), printed) = util::capture_stderr(|| tick(&lp));
+    assert!(
+        printed.contains("the exception handler panicked while handling"),
+        "{printed:?}"
+    );
     assert_eq!(log.take(), ["after"]);
     lp.clear_exception_handler();
     lp.call_soon(|| panic!("default handler prints this"))
         .unwrap();
-    tick(&lp);
+    let ((), printed) = util::capture_stderr(|| tick(&lp));
+    assert!(
+        printed.contains("exception in callback scheduled at tests/panics.rs")
+            && printed.contains("default handler prints this"),
+        "the default handler is back: {printed:?}"
+    );
 }
 
 #[test]

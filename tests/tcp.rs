@@ -53,7 +53,7 @@ async fn echo_server(listener: TcpListener, connections: usize) {
 #[test]
 fn a_hundred_concurrent_connections_echo_checksummed_payloads() {
     const CONNECTIONS: usize = 100;
-    let lp = EventLoop::new();
+    let lp = util::quiet_loop(); // a debug build under load: slow, on purpose
     let ok = util::watchdog_local(|| {
         lp.run_until_complete(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -219,26 +219,28 @@ fn two_listeners_share_a_port_with_reuseport() {
 #[test]
 fn a_port_left_in_time_wait_binds_again() {
     // SO_REUSEADDR, as std sets it: a restarted server gets its port back
-    // although its old connections still hold it in TIME_WAIT.
-    evloop::run(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = TcpStream::connect(&addr).await.unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        // The side that closes first is the one left in TIME_WAIT: the
-        // server's, which holds the listening port.
-        drop(server);
-        let mut buf = [0u8; 1];
-        assert_eq!(client.read(&mut buf).await.unwrap(), 0, "the server's FIN");
-        drop(client);
-        while !in_time_wait(addr.port()) {
-            evloop::sleep(Duration::from_millis(1)).await; // the client's FIN in flight
-        }
-        drop(listener);
-        let again = TcpListener::bind(&addr).await.unwrap();
-        assert_eq!(again.local_addr().unwrap(), addr);
-    })
-    .unwrap();
+    // although its old connections still hold it in TIME_WAIT. (Reading
+    // /proc/net/tcp blocks the loop a while: a quiet loop.)
+    util::quiet_loop()
+        .run_until_complete(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = TcpStream::connect(&addr).await.unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            // The side that closes first is the one left in TIME_WAIT: the
+            // server's, which holds the listening port.
+            drop(server);
+            let mut buf = [0u8; 1];
+            assert_eq!(client.read(&mut buf).await.unwrap(), 0, "the server's FIN");
+            drop(client);
+            while !in_time_wait(addr.port()) {
+                evloop::sleep(Duration::from_millis(1)).await; // the client's FIN in flight
+            }
+            drop(listener);
+            let again = TcpListener::bind(&addr).await.unwrap();
+            assert_eq!(again.local_addr().unwrap(), addr);
+        })
+        .unwrap();
 }
 
 /// Whether the kernel lists an IPv4 TCP socket with local port `port` in

@@ -102,3 +102,49 @@ pub fn now_or_never<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Outpu
         std::task::Poll::Pending => None,
     }
 }
+
+/// Runs `f` with the process's stderr (fd 2) sent to a memory file, and
+/// returns what was written there: for tests of what evloop prints on its
+/// own (the default exception handler), so that a passing run stays quiet
+/// and the text is checked rather than shown. Captures of one test binary
+/// take turns; another test's direct writes to fd 2 meanwhile land in the
+/// capture too, so check with `contains`.
+pub fn capture_stderr<R>(f: impl FnOnce() -> R) -> (R, String) {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = std::io::stderr().flush();
+    // SAFETY: plain system calls on descriptors this function owns (the
+    // memory file, the saved stderr) or on fd 2, restored before return.
+    let (file, saved) = unsafe {
+        let mem = libc::memfd_create(c"evloop-test-stderr".as_ptr(), libc::MFD_CLOEXEC);
+        assert!(mem >= 0, "memfd_create");
+        let saved = libc::dup(2);
+        assert!(saved >= 0, "dup");
+        assert_eq!(libc::dup2(mem, 2), 2, "dup2");
+        (std::fs::File::from_raw_fd(mem), OwnedFd::from_raw_fd(saved))
+    };
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let _ = std::io::stderr().flush();
+    // SAFETY: `saved` is a live descriptor; fd 2 gets its old file back.
+    assert_eq!(unsafe { libc::dup2(saved.as_raw_fd(), 2) }, 2, "dup2 back");
+    let mut file = file;
+    let mut text = String::new();
+    file.rewind().unwrap();
+    file.read_to_string(&mut text).unwrap();
+    match out {
+        Ok(r) => (r, text),
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// A loop that does not report slow callbacks or loop lag: for tests whose
+/// tasks do slow work on purpose (a blocking read of `/proc`, a hundred
+/// connections in a debug build), so that a passing run prints nothing.
+pub fn quiet_loop() -> EventLoop {
+    EventLoop::builder()
+        .slow_callback_duration(None)
+        .build()
+        .unwrap()
+}
