@@ -22,7 +22,7 @@ fn without_ticks(lines: Vec<String>) -> Vec<String> {
 
 #[test]
 fn lines_come_back_reversed_and_quit_ends() {
-    let (reader, mut writer) = std::io::pipe().unwrap();
+    let (reader, mut writer) = util::pipe();
     writer
         .write_all(b"hello\nevloop\nquit\nnot read\n")
         .unwrap();
@@ -34,7 +34,7 @@ fn lines_come_back_reversed_and_quit_ends() {
 
 #[test]
 fn eof_ends_and_a_last_unterminated_line_counts() {
-    let (reader, mut writer) = std::io::pipe().unwrap();
+    let (reader, mut writer) = util::pipe();
     writer.write_all(b"abc\r\nxyz").unwrap();
     drop(writer);
     let mut lines = Vec::new();
@@ -44,7 +44,7 @@ fn eof_ends_and_a_last_unterminated_line_counts() {
 
 #[test]
 fn lines_written_while_the_loop_runs() {
-    let (reader, mut writer) = std::io::pipe().unwrap();
+    let (reader, mut writer) = util::pipe();
     // A writer thread: lines arrive one by one (and one split in two writes)
     // while line tasks are sleeping on the loop.
     let feeder = std::thread::spawn(move || {

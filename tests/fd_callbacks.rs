@@ -91,7 +91,7 @@ fn a_writer_fires_on_a_writable_socket() {
 #[test]
 fn reader_on_a_pipe() {
     let lp = EventLoop::new();
-    let (r, mut w) = std::io::pipe().unwrap();
+    let (r, mut w) = util::pipe();
     let fd = r.as_raw_fd();
     let got = Rc::new(std::cell::RefCell::new(Vec::new()));
     let g = got.clone();

@@ -74,7 +74,8 @@ impl Core {
                 return false;
             };
             // A source like any other: its event only has to end the wait.
-            let mut source = mio::unix::SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&fd));
+            let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+            let mut source = mio::unix::SourceFd(&raw);
             if self.register(&mut source, mio::Interest::READABLE).is_err() {
                 return false;
             }

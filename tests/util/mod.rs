@@ -148,3 +148,19 @@ pub fn quiet_loop() -> EventLoop {
         .build()
         .unwrap()
 }
+
+/// A pipe as two files, read end first (`std::io::pipe` needs Rust 1.87;
+/// the crate supports 1.85).
+pub fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 just made these two descriptors, owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
+}
