@@ -1,5 +1,7 @@
 //! Renders a trace written by `Builder::trace` as an SVG timeline that any
-//! browser opens (see `examples/common/trace_svg.rs` for the picture).
+//! browser opens (see `examples/common/trace_svg.rs` for the picture). For
+//! a whole run too long to show every piece of work, a second picture
+//! zoomed on its busiest stretch goes beside the first (`OUT-busiest.svg`).
 //!
 //! ```text
 //! cargo run --example trace_svg -- target/trace.json target/trace.svg
@@ -46,13 +48,28 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     })
 }
 
-/// Reads, renders, writes.
-fn run(args: &Args) -> Result<usize, String> {
+/// Reads, renders, writes; for a whole run too long for one picture, also
+/// a second picture zoomed on its busiest stretch, beside the first
+/// (`OUT-busiest.svg`). Returns the files written and their sizes.
+fn run(args: &Args) -> Result<Vec<(String, usize)>, String> {
     let json = std::fs::read_to_string(&args.input).map_err(|e| format!("{}: {e}", args.input))?;
-    let svg = trace_svg::render_svg_with(&json, &args.options)
-        .map_err(|e| format!("{}: {e}", args.input))?;
-    std::fs::write(&args.output, &svg).map_err(|e| format!("{}: {e}", args.output))?;
-    Ok(svg.len())
+    let at_input = |e: String| format!("{}: {e}", args.input);
+    let mut pictures = vec![(args.output.clone(), args.options.clone())];
+    let whole = args.options.from_us.is_none() && args.options.to_us.is_none();
+    if whole {
+        let trace = trace_svg::parse_trace(&json).map_err(at_input)?;
+        if let Some(window) = trace_svg::busiest_window(&trace, args.options.width) {
+            let stem = args.output.strip_suffix(".svg").unwrap_or(&args.output);
+            pictures.push((format!("{stem}-busiest.svg"), window));
+        }
+    }
+    let mut written = Vec::new();
+    for (path, options) in pictures {
+        let svg = trace_svg::render_svg_with(&json, &options).map_err(at_input)?;
+        std::fs::write(&path, &svg).map_err(|e| format!("{path}: {e}"))?;
+        written.push((path, svg.len()));
+    }
+    Ok(written)
 }
 
 fn main() -> ExitCode {
@@ -64,8 +81,10 @@ fn main() -> ExitCode {
         }
     };
     match run(&args) {
-        Ok(bytes) => {
-            println!("wrote {} ({bytes} bytes)", args.output);
+        Ok(written) => {
+            for (path, bytes) in written {
+                println!("wrote {path} ({bytes} bytes)");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

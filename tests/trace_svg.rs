@@ -6,7 +6,7 @@
 #[path = "../examples/common/trace_svg.rs"]
 mod trace_svg;
 
-use trace_svg::{parse_trace, render_svg, render_svg_with, Options};
+use trace_svg::{busiest_window, parse_trace, render_svg, render_svg_with, Options};
 
 // ---- helpers -----------------------------------------------------------------
 
@@ -219,8 +219,14 @@ fn small_trace_is_one_bar_per_event() {
     // Every bar has a tooltip with its duration and iteration.
     assert_eq!(count(&svg, "<title>task 3 task_a: 2.000 µs at "), 3);
     assert!(svg.contains("\niteration 2\ntask: 3\nat: examples/trace.rs:30:5</title>"));
-    // One lane per category, labelled.
-    for lane in ["iteration", "phase", "callback", "task"] {
+    // One lane per category, and per phase, labelled.
+    for lane in [
+        "iteration",
+        "phase: poll",
+        "phase: ready",
+        "callback",
+        "task",
+    ] {
         assert!(
             svg.contains(&format!(r#"font-weight="bold">{lane}<title>"#)),
             "{lane} lane"
@@ -248,8 +254,8 @@ fn labels_are_drawn_when_they_fit() {
             "iteration 1",
             "iteration 2",
             "poll",
-            "ready",
             "poll",
+            "ready",
             "ready",
             "trace.rs:20:9",
             "trace.rs:20:9",
@@ -354,11 +360,11 @@ fn malformed_x_events_are_errors() {
         ),
         (
             r#"{"name":"po\ll","ph":"X","ts":1.0,"dur":1.0}"#,
-            "bad escape",
+            "invalid escape",
         ),
         (
             r#"{"name":"poll","ph":"X","ts":1.0,"dur":1.0} trailing"#,
-            "after the object",
+            "trailing characters",
         ),
     ];
     for (line, why) in cases {
@@ -412,7 +418,8 @@ fn every_event_is_drawn_or_merged() {
     assert_well_formed(&svg);
     let drawn = count(&svg, r#"<rect class="ev""#);
     assert_eq!(drawn + merged_events(&svg), events.len());
-    assert!(count(&svg, r#"class="merged""#) <= 4 * 1080);
+    // At most one merged bar per pixel column of each of the 5 lanes.
+    assert!(count(&svg, r#"class="merged""#) <= 5 * 1080);
 }
 
 #[test]
@@ -526,5 +533,64 @@ fn a_traced_run_renders() {
     assert_eq!(
         count(&svg, r#"<rect class="ev""#) + merged_events(&svg),
         trace.events.len()
+    );
+}
+
+/// 1,000 idle iterations of 1 ms (a poll that waits), with a 0.2 µs
+/// timers phase in each and a burst of work in iteration 700.
+fn idle_run_with_a_burst() -> Vec<String> {
+    let mut events = Vec::new();
+    for i in 0..1_000u64 {
+        let t = i as f64 * 1000.0;
+        let it = format!(r#""iteration":{i}"#);
+        events.push(x(&format!("iteration {i}"), "iteration", t, 1000.0, &it));
+        events.push(x("poll", "phase", t, 990.0, &it));
+        events.push(x("timers", "phase", t + 990.0, 0.2, &it));
+        let work = if i == 700 { 5.0 } else { 0.5 };
+        events.push(x("ready", "phase", t + 991.0, work, &it));
+    }
+    events
+}
+
+/// Each phase has a lane of its own: a phase a millionth of the run long
+/// (`timers`) still shows, as merged bars in its own row, instead of
+/// vanishing under `poll` in a shared one.
+#[test]
+fn a_tiny_phase_shows_in_its_own_lane() {
+    let svg = render_svg(&trace(&idle_run_with_a_burst())).unwrap();
+    assert_well_formed(&svg);
+    let timers_lane = svg
+        .split(r#"font-weight="bold">phase: timers<title>"#)
+        .nth(1)
+        .expect("a lane for the timers phase");
+    let next_lane = timers_lane.find(r#"font-weight="bold">"#).unwrap();
+    let merged_in_it = count(&timers_lane[..next_lane], r#"class="merged""#);
+    assert!(merged_in_it >= 500, "{merged_in_it} merged bars");
+    assert!(svg.contains(">phase: timers</text>"), "in the legend");
+}
+
+#[test]
+fn a_short_trace_needs_no_second_picture() {
+    let t = parse_trace(&trace(&iterations(3))).unwrap();
+    assert!(busiest_window(&t, 1200.0).is_none());
+}
+
+/// A long run gets a second picture zoomed on its busiest iteration: the
+/// burst's, from its first piece of work to its last, with a margin.
+#[test]
+fn the_second_picture_zooms_on_the_busiest_iteration() {
+    let json = trace(&idle_run_with_a_burst());
+    let t = parse_trace(&json).unwrap();
+    let window = busiest_window(&t, 1200.0).expect("a long run");
+    let (from, to) = (window.from_us.unwrap(), window.to_us.unwrap());
+    // Iteration 700's work: timers at 700,990 (0.2 µs), ready at 700,991
+    // for 5 µs: 6 µs in all, and the smallest margin, 1 µs, each side.
+    assert!((from - 700_989.0).abs() < 1e-6, "{from}");
+    assert!((to - 700_997.0).abs() < 1e-6, "{to}");
+    let svg = render_svg_with(&json, &window).unwrap();
+    assert_well_formed(&svg);
+    assert!(
+        svg.contains("<title>ready: 5.000 µs at 700.991 ms"),
+        "a bar of its own"
     );
 }

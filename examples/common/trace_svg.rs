@@ -3,7 +3,8 @@
 //!
 //! The input is the Chrome trace-event JSON that `Builder::trace` writes:
 //! a header line, then one event per line, then `]}`. Each line is read on
-//! its own by the small JSON reader below (no dependency); lines that are
+//! its own with `serde_json` (a dev-dependency: only examples and tests
+//! read traces); lines that are
 //! not events (the header, the footer, blank lines) are skipped, and so are
 //! events of kinds the timeline does not draw (metadata `"M"`). Complete
 //! events (`"ph":"X"`) must have a string `name` and numeric `ts` and
@@ -13,11 +14,15 @@
 //!
 //! # The picture
 //!
-//! One lane per category (`iteration`, `phase`, `callback`, `task`, then
-//! any other category in order of appearance), since the loop's events
-//! nest by time: an iteration contains its phases, and the `ready` phase
-//! contains the callbacks and task polls. Colours are per category, and
-//! per phase name in the phase lane; a time axis with 1-2-5 ticks labelled
+//! One lane per category (`iteration`, then one per phase in the order
+//! the phases run: `phase: poll`, `phase: io`, `phase: remote`,
+//! `phase: timers`, `phase: ready`; then `callback`, `task`, then any
+//! other category in order of appearance), since the loop's events nest
+//! by time: an iteration contains its phases, and the `ready` phase
+//! contains the callbacks and task polls. A phase gets a row of its own so
+//! that one a millionth of the run long (`timers`, mostly) still shows,
+//! where in a shared row the long `poll` waits would hide it. Each lane
+//! has its colour, named in the legend; a time axis with 1-2-5 ticks labelled
 //! in µs, ms or s; a `<title>` tooltip on every bar (name, duration, start,
 //! iteration and the other args); the name inside a bar when it fits; a
 //! legend.
@@ -40,6 +45,8 @@
 #![allow(dead_code)] // each includer uses a part
 
 use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
 
 /// Events narrower than this many pixels are merged per pixel column.
 pub const MIN_BAR_PX: f64 = 1.0;
@@ -75,6 +82,56 @@ pub fn render_svg_with(json: &str, options: &Options) -> Result<String, String> 
     let trace = parse_trace(json)?;
     let scale = Scale::new(&trace, options)?;
     Ok(draw(&trace, &scale))
+}
+
+/// For a run too long for one picture: the window of a second picture
+/// zoomed on its busiest iteration, or `None` if the whole picture at
+/// `width` already draws every piece of work as a bar of its own.
+///
+/// Work is every event but iterations and the `poll` phase (the loop
+/// waiting). The run is too long when some work would be merged into
+/// pixel columns (narrower than [`MIN_BAR_PX`]). The busiest iteration is
+/// the one whose work adds up to the most time (events without an
+/// `iteration` arg count as one more iteration of their own); the window
+/// spans its work, from the first piece's start to the last one's end,
+/// with a margin of a tenth of that (at least 1 µs) on each side.
+pub fn busiest_window(trace: &Trace, width: f64) -> Option<Options> {
+    let whole = Scale::new(
+        trace,
+        &Options {
+            width,
+            ..Options::default()
+        },
+    )
+    .ok()?;
+    let work: Vec<&Event> = trace.events.iter().filter(|e| is_work(e)).collect();
+    if !work.iter().any(|e| e.dur / whole.us_per_px() < MIN_BAR_PX) {
+        return None;
+    }
+    // Per iteration: (busy time, first start, last end).
+    let mut per_iteration: Vec<(Option<&str>, f64, f64, f64)> = Vec::new();
+    for e in work {
+        let i = e.iteration();
+        match per_iteration.iter_mut().find(|p| p.0 == i) {
+            Some(p) => (p.1, p.2, p.3) = (p.1 + e.dur, p.2.min(e.ts), p.3.max(e.end())),
+            None => per_iteration.push((i, e.dur, e.ts, e.end())),
+        }
+    }
+    let (_, _, first, last) = per_iteration
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let margin = ((last - first) / 10.0).max(1.0);
+    Some(Options {
+        from_us: Some(first - margin),
+        to_us: Some(last + margin),
+        width,
+    })
+}
+
+/// Whether an event is the loop doing something (not an iteration as a
+/// whole, not the wait in `poll`).
+fn is_work(e: &Event) -> bool {
+    !(e.cat == "iteration" || (e.cat == "phase" && e.name == "poll"))
 }
 
 // ---- the trace --------------------------------------------------------------
@@ -147,30 +204,30 @@ pub fn parse_trace(json: &str) -> Result<Trace, String> {
 
 /// One event line into `trace`; an error only for a malformed `X` event.
 fn parse_line(line: &str, trace: &mut Trace) -> Result<(), String> {
-    let fields = match Reader::new(line).object_line() {
-        Ok(fields) => fields,
+    let fields = match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) if line.contains("\"ph\":\"X\"") => {
+            return Err("malformed X event: not an object".to_owned())
+        }
         Err(e) if line.contains("\"ph\":\"X\"") => return Err(format!("malformed X event: {e}")),
-        Err(_) => return Ok(()),
+        _ => return Ok(()),
     };
-    let text = |key: &str| match field(&fields, key) {
-        Some(Json::Str(s)) => Some(s.clone()),
-        _ => None,
-    };
-    let number = |key: &str| match field(&fields, key) {
-        Some(Json::Num(n)) => Some(*n),
-        _ => None,
-    };
-    match text("ph").as_deref() {
+    let text = |key: &str| fields.get(key).and_then(Value::as_str);
+    match text("ph") {
         Some("X") => trace.events.push(complete_event(&fields)?),
         Some("i" | "I") => {
-            let ts = number("ts").ok_or("instant event without a numeric ts")?;
-            trace.markers.push((text("name").unwrap_or_default(), ts));
+            let ts = fields
+                .get("ts")
+                .and_then(Value::as_f64)
+                .ok_or("instant event without a numeric ts")?;
+            trace
+                .markers
+                .push((text("name").unwrap_or_default().to_owned(), ts));
         }
-        Some("M") if text("name").as_deref() == Some("thread_name") => {
-            if let Some(Json::Obj(args)) = field(&fields, "args") {
-                if let Some(Json::Str(name)) = field(args, "name") {
-                    trace.thread = Some(name.clone());
-                }
+        Some("M") if text("name") == Some("thread_name") => {
+            let name = fields.get("args").and_then(|a| a.get("name"));
+            if let Some(name) = name.and_then(Value::as_str) {
+                trace.thread = Some(name.to_owned());
             }
         }
         _ => {}
@@ -179,25 +236,26 @@ fn parse_line(line: &str, trace: &mut Trace) -> Result<(), String> {
 }
 
 /// A complete event from its fields, or what is wrong with it.
-fn complete_event(fields: &[(String, Json)]) -> Result<Event, String> {
-    let name = match field(fields, "name") {
-        Some(Json::Str(s)) => s.clone(),
+fn complete_event(fields: &Map<String, Value>) -> Result<Event, String> {
+    let name = match fields.get("name") {
+        Some(Value::String(s)) => s.clone(),
         _ => return Err("X event without a string name".to_owned()),
     };
-    let number = |key: &str| match field(fields, key) {
-        Some(Json::Num(n)) if n.is_finite() => Ok(*n),
+    let number = |key: &str| match fields.get(key).and_then(Value::as_f64) {
+        Some(n) if n.is_finite() => Ok(n),
         _ => Err(format!("X event {name:?} without a numeric {key}")),
     };
     let (ts, dur) = (number("ts")?, number("dur")?);
     if dur < 0.0 {
         return Err(format!("X event {name:?} with a negative dur"));
     }
-    let cat = match field(fields, "cat") {
-        Some(Json::Str(s)) => s.clone(),
-        _ => String::new(),
-    };
-    let args = match field(fields, "args") {
-        Some(Json::Obj(args)) => args.iter().map(|(k, v)| (k.clone(), v.text())).collect(),
+    let cat = fields
+        .get("cat")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let args = match fields.get("args") {
+        Some(Value::Object(args)) => args.iter().map(|(k, v)| (k.clone(), text_of(v))).collect(),
         _ => Vec::new(),
     };
     Ok(Event {
@@ -209,265 +267,11 @@ fn complete_event(fields: &[(String, Json)]) -> Result<Event, String> {
     })
 }
 
-// ---- a JSON reader for one line ----------------------------------------------
-
-/// A JSON value.
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
-}
-
-impl Json {
-    /// The value as text for a tooltip: strings as they are, the rest as
-    /// JSON.
-    fn text(&self) -> String {
-        match self {
-            Json::Null => "null".to_owned(),
-            Json::Bool(b) => b.to_string(),
-            Json::Num(n) => n.to_string(),
-            Json::Str(s) => s.clone(),
-            Json::Arr(items) => {
-                let items: Vec<String> = items.iter().map(Json::text).collect();
-                format!("[{}]", items.join(", "))
-            }
-            Json::Obj(fields) => {
-                let fields: Vec<String> = fields
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {}", v.text()))
-                    .collect();
-                format!("{{{}}}", fields.join(", "))
-            }
-        }
-    }
-}
-
-/// The value of `key` among an object's fields.
-fn field<'a>(fields: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
-    fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
-/// Deeper nesting than this is refused (the loop writes depth 2).
-const MAX_DEPTH: usize = 32;
-
-/// A recursive-descent reader over one line's bytes.
-struct Reader<'a> {
-    text: &'a str,
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(text: &'a str) -> Reader<'a> {
-        Reader { text, pos: 0 }
-    }
-
-    /// The line as exactly one object, nothing after it.
-    fn object_line(&mut self) -> Result<Vec<(String, Json)>, String> {
-        let Json::Obj(fields) = self.value(0)? else {
-            return Err("not an object".to_owned());
-        };
-        self.skip_space();
-        match self.peek() {
-            None => Ok(fields),
-            Some(c) => Err(format!("unexpected {:?} after the object", c as char)),
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.pos).copied()
-    }
-
-    fn skip_space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-            self.pos += 1;
-        }
-    }
-
-    /// Consumes `c` (after spaces) or fails.
-    fn expect(&mut self, c: u8) -> Result<(), String> {
-        self.skip_space();
-        if self.peek() == Some(c) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(format!(
-                "expected {:?} at column {}",
-                c as char,
-                self.pos + 1
-            ))
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Json, String> {
-        if depth > MAX_DEPTH {
-            return Err("nested too deeply".to_owned());
-        }
-        self.skip_space();
-        match self.peek() {
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(depth),
-            Some(b'"') => self.string().map(Json::Str),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => self.literal(),
-            None => Err("unexpected end of line".to_owned()),
-        }
-    }
-
-    fn object(&mut self, depth: usize) -> Result<Json, String> {
-        self.expect(b'{')?;
-        let mut fields = Vec::new();
-        self.skip_space();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Json::Obj(fields));
-        }
-        loop {
-            self.skip_space();
-            let key = self.string()?;
-            self.expect(b':')?;
-            fields.push((key, self.value(depth + 1)?));
-            if !self.comma_or(b'}')? {
-                return Ok(Json::Obj(fields));
-            }
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> Result<Json, String> {
-        self.expect(b'[')?;
-        let mut items = Vec::new();
-        self.skip_space();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(Json::Arr(items));
-        }
-        loop {
-            items.push(self.value(depth + 1)?);
-            if !self.comma_or(b']')? {
-                return Ok(Json::Arr(items));
-            }
-        }
-    }
-
-    /// After an item: `true` on a comma (more items), `false` on `close`.
-    fn comma_or(&mut self, close: u8) -> Result<bool, String> {
-        self.skip_space();
-        match self.peek() {
-            Some(b',') => {
-                self.pos += 1;
-                Ok(true)
-            }
-            Some(c) if c == close => {
-                self.pos += 1;
-                Ok(false)
-            }
-            _ => Err(format!(
-                "expected ',' or {:?} at column {}",
-                close as char,
-                self.pos + 1
-            )),
-        }
-    }
-
-    /// A string literal, unescaped.
-    fn string(&mut self) -> Result<String, String> {
-        self.expect(b'"')?;
-        let mut out = String::new();
-        loop {
-            // Copy the run up to the next quote or backslash: both are
-            // ASCII, so the run ends on a char boundary.
-            let rest = &self.text[self.pos..];
-            let run = rest.find(['"', '\\']).ok_or("unterminated string")?;
-            out.push_str(&rest[..run]);
-            self.pos += run + 1;
-            if rest.as_bytes()[run] == b'"' {
-                return Ok(out);
-            }
-            self.escape(&mut out)?;
-        }
-    }
-
-    /// The escape after a backslash.
-    fn escape(&mut self, out: &mut String) -> Result<(), String> {
-        let c = self.peek().ok_or("unterminated escape")?;
-        self.pos += 1;
-        let plain = match c {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => return self.unicode_escape(out),
-            _ => return Err(format!("bad escape \\{}", c as char)),
-        };
-        out.push(plain);
-        Ok(())
-    }
-
-    /// `\uXXXX`, with a following `\uXXXX` if it is a surrogate pair; a
-    /// lone surrogate becomes U+FFFD.
-    fn unicode_escape(&mut self, out: &mut String) -> Result<(), String> {
-        let hi = self.hex4()?;
-        let code = if (0xd800..0xdc00).contains(&hi) && self.text[self.pos..].starts_with("\\u") {
-            let save = self.pos;
-            self.pos += 2;
-            let lo = self.hex4()?;
-            if (0xdc00..0xe000).contains(&lo) {
-                0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
-            } else {
-                self.pos = save;
-                0xfffd
-            }
-        } else {
-            hi
-        };
-        out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
-        Ok(())
-    }
-
-    fn hex4(&mut self) -> Result<u32, String> {
-        let digits = self
-            .text
-            .get(self.pos..self.pos + 4)
-            .ok_or("short \\u escape")?;
-        let code = u32::from_str_radix(digits, 16).map_err(|_| format!("bad \\u{digits}"))?;
-        self.pos += 4;
-        Ok(code)
-    }
-
-    fn number(&mut self) -> Result<Json, String> {
-        let start = self.pos;
-        while matches!(
-            self.peek(),
-            Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-        ) {
-            self.pos += 1;
-        }
-        let digits = &self.text[start..self.pos];
-        digits
-            .parse()
-            .map(Json::Num)
-            .map_err(|_| format!("bad number {digits:?}"))
-    }
-
-    fn literal(&mut self) -> Result<Json, String> {
-        for (word, value) in [
-            ("null", Json::Null),
-            ("true", Json::Bool(true)),
-            ("false", Json::Bool(false)),
-        ] {
-            if self.text[self.pos..].starts_with(word) {
-                self.pos += word.len();
-                return Ok(value);
-            }
-        }
-        Err(format!("unexpected character at column {}", self.pos + 1))
+/// A value as text for a tooltip: strings as they are, the rest as JSON.
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -676,27 +480,53 @@ fn label(e: &Event, px: f64) -> Option<&str> {
 
 // ---- drawing -----------------------------------------------------------------
 
-/// One lane: a category and its events.
+/// One lane: a category (each of the loop's phases gets a lane of its
+/// own) and its events.
 struct Lane<'a> {
-    cat: &'a str,
+    /// The label: the category, or "phase: poll", "phase: io", ...
+    name: String,
+    /// The colour key of its events (see [`color_key`]).
+    key: &'a str,
     events: Vec<&'a Event>,
 }
 
-/// The lanes: the loop's categories in nesting order, then the others in
-/// order of appearance; each lane's events by start time.
+/// The lane an event goes to: its category, or for a phase, the phase.
+fn lane_name(e: &Event) -> String {
+    match e.cat.as_str() {
+        "phase" => match color_key(e) {
+            PHASE_OTHER => PHASE_OTHER.to_owned(),
+            phase => format!("phase: {phase}"),
+        },
+        cat => cat.to_owned(),
+    }
+}
+
+/// The lanes: the iteration, each phase in the order phases run (so that
+/// a phase a millionth of the run long, `timers` say, still has a row
+/// where it shows), callbacks, tasks, then any other category in order of
+/// appearance; each lane's events by start time.
 fn lanes(trace: &Trace) -> Vec<Lane<'_>> {
-    let mut lanes: Vec<Lane<'_>> = ["iteration", "phase", "callback", "task"]
-        .into_iter()
-        .map(|cat| Lane {
-            cat,
+    let fixed = std::iter::once("iteration".to_owned())
+        .chain(PHASES.iter().map(|p| format!("phase: {p}")))
+        .chain([
+            PHASE_OTHER.to_owned(),
+            "callback".to_owned(),
+            "task".to_owned(),
+        ]);
+    let mut lanes: Vec<Lane<'_>> = fixed
+        .map(|name| Lane {
+            name,
+            key: "",
             events: Vec::new(),
         })
         .collect();
     for e in &trace.events {
-        match lanes.iter_mut().find(|l| l.cat == e.cat) {
+        let name = lane_name(e);
+        match lanes.iter_mut().find(|l| l.name == name) {
             Some(lane) => lane.events.push(e),
             None => lanes.push(Lane {
-                cat: &e.cat,
+                name,
+                key: "",
                 events: vec![e],
             }),
         }
@@ -704,6 +534,7 @@ fn lanes(trace: &Trace) -> Vec<Lane<'_>> {
     lanes.retain(|l| !l.events.is_empty());
     for lane in &mut lanes {
         lane.events.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+        lane.key = color_key(lane.events[0]);
     }
     lanes
 }
@@ -823,9 +654,9 @@ fn draw_lane(s: &mut String, lane: &Lane<'_>, y: f64, scale: &Scale) {
         r#"<text x="{}" y="{}" text-anchor="end" font-weight="bold">{}<title>{} {} events</title></text>"#,
         PLOT_X - 8.0,
         y + BAR / 2.0 + 4.0,
-        xml(lane.cat),
+        xml(&lane.name),
         lane.events.len(),
-        xml(lane.cat)
+        xml(&lane.name)
     );
     let mut columns = vec![Column::default(); scale.plot_width().ceil() as usize];
     let cap = (scale.plot_width() * BARS_PER_PX) as usize;
@@ -952,16 +783,7 @@ fn draw_markers(s: &mut String, trace: &Trace, scale: &Scale, bottom: f64) {
 fn draw_legend(s: &mut String, lanes: &[Lane<'_>], marker: bool, y: f64, width: f64) -> f64 {
     let mut entries: Vec<(String, &str, f64)> = Vec::new();
     for lane in lanes {
-        let keys: Vec<&str> = lane.events.iter().map(|e| color_key(e)).collect();
-        if lane.cat == "phase" {
-            for key in PHASES.iter().copied().chain([PHASE_OTHER]) {
-                if keys.contains(&key) {
-                    entries.push((format!("phase: {key}"), fill(key, false), 1.0));
-                }
-            }
-        } else {
-            entries.push((lane.cat.to_owned(), fill(lane.cat, false), 1.0));
-        }
+        entries.push((lane.name.clone(), fill(lane.key, false), 1.0));
     }
     entries.push(("merged (< 1 px)".to_owned(), "#8c8c8c", 0.6));
     if marker {
