@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Footprint of evloop beside tokio's current-thread runtime (docs/BENCHMARKS.md,
+# Footprint of evloop beside tokio's current-thread runtime (docs/benchmarks-log.md,
 # "Footprint"): dependency counts, clean release build time and release binary
 # size of the same echo server, built as two scratch crates outside the repo.
 #

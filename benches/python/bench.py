@@ -11,7 +11,7 @@ alternate, asyncio first in even repetitions and uvloop first in odd ones.
     benches/python/.venv/bin/python benches/python/bench.py [--quick]
         [--reps N] [--json PATH] [--list] [FILTER...]
 
-Without uvloop installed, only asyncio runs. Results: docs/BENCHMARKS.md,
+Without uvloop installed, only asyncio runs. Results: docs/benchmarks-log.md,
 section "Against Python (asyncio, uvloop)".
 """
 

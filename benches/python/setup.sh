@@ -15,6 +15,6 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-# The version the figures in docs/BENCHMARKS.md were taken with.
+# The version the figures in docs/benchmarks-log.md ("Against Python") were taken with.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check 'uvloop==0.23.0'
 .venv/bin/python -c 'import sys, uvloop; print(f"Python {sys.version.split()[0]}, uvloop {uvloop.__version__} in benches/python/.venv")'

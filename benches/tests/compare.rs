@@ -14,6 +14,8 @@ const WORKLOADS: &[&str] = &[
     "call_soon_timer_pending",
     "ping_pong",
     "ping_pong_timer_pending",
+    "queue_ping_pong",
+    "semaphore_contended",
     "timers_random",
     "timers_random_1m",
     "timers_random_cb",
