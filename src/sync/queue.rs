@@ -92,7 +92,7 @@ impl<T, O: Order<T>> State<T, O> {
             self.claimed = self.claimed.saturating_sub(1);
         }
         let item = self.items.pop()?;
-        while !self.is_full() {
+        while self.putters.waiting() > 0 && !self.is_full() {
             let Some((waker, item)) = self.putters.serve_front() else {
                 break;
             };

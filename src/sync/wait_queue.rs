@@ -277,9 +277,10 @@ impl Wakes {
     /// Wakes them all, in the order they were pushed.
     #[inline]
     pub(crate) fn wake(self) {
-        if let Some(first) = self.first {
-            first.wake();
-        }
+        let Some(first) = self.first else {
+            return; // nothing pushed (`rest` fills only after `first`)
+        };
+        first.wake();
         if !self.rest.is_empty() {
             self.rest.into_iter().for_each(Waker::wake);
         }
