@@ -27,6 +27,8 @@ use slab::Slab;
 
 /// No node (the end of the list).
 const NIL: usize = usize::MAX;
+/// The key of the node outside the slab (slab keys stay far below).
+const SPARE: usize = usize::MAX - 1;
 
 /// A waiter's place in a [`WaitQueue`]; owned by the one future that
 /// waits, and given back to [`WaitQueue::remove`] exactly once.
@@ -48,6 +50,10 @@ struct Node<V> {
 
 /// Waiters in arrival order (see the module docs).
 pub(crate) struct WaitQueue<V> {
+    /// One node kept outside the slab, at key [`SPARE`]: used whenever it
+    /// is free, so a waiter alone (the common case: a consumer waiting on
+    /// its queue, a task on its lock) costs no slab insertion or removal.
+    spare: Option<Node<V>>,
     nodes: Slab<Node<V>>,
     head: usize,
     tail: usize,
@@ -58,6 +64,7 @@ pub(crate) struct WaitQueue<V> {
 impl<V> Default for WaitQueue<V> {
     fn default() -> WaitQueue<V> {
         WaitQueue {
+            spare: None,
             nodes: Slab::new(),
             head: NIL,
             tail: NIL,
@@ -88,22 +95,28 @@ impl<V> WaitQueue<V> {
     /// out yet).
     #[cfg(test)]
     pub(crate) fn nodes(&self) -> usize {
-        self.nodes.len()
+        usize::from(self.spare.is_some()) + self.nodes.len()
     }
 
     /// Adds a waiter at the back.
     #[inline]
     pub(crate) fn push_back(&mut self, waker: Waker, value: Option<V>) -> WaiterKey {
-        let key = self.nodes.insert(Node {
+        let node = Node {
             prev: self.tail,
             next: NIL,
             served: false,
             waker: Some(waker),
             value,
-        });
+        };
+        let key = if self.spare.is_none() {
+            self.spare = Some(node);
+            SPARE
+        } else {
+            self.nodes.insert(node)
+        };
         match self.tail {
             NIL => self.head = key,
-            tail => self.nodes[tail].next = key,
+            tail => self.node_mut(tail).next = key,
         }
         self.tail = key;
         self.waiting += 1;
@@ -113,14 +126,15 @@ impl<V> WaitQueue<V> {
     /// Whether the waiter was served.
     #[inline]
     pub(crate) fn is_served(&self, key: &WaiterKey) -> bool {
-        self.nodes[key.0].served
+        self.node(key.0).served
     }
 
     /// Whether the waiter's stored waker would not wake the task `waker`
     /// wakes (so the future must store a clone of it).
     #[inline]
     pub(crate) fn needs_waker(&self, key: &WaiterKey, waker: &Waker) -> bool {
-        !self.nodes[key.0]
+        !self
+            .node(key.0)
             .waker
             .as_ref()
             .is_some_and(|w| w.will_wake(waker))
@@ -130,7 +144,7 @@ impl<V> WaitQueue<V> {
     /// after the caller's borrow.
     #[inline]
     pub(crate) fn set_waker(&mut self, key: &WaiterKey, waker: Waker) -> Option<Waker> {
-        self.nodes[key.0].waker.replace(waker)
+        self.node_mut(key.0).waker.replace(waker)
     }
 
     /// Puts the future whose key is `key` in line (at the back, with
@@ -162,7 +176,7 @@ impl<V> WaitQueue<V> {
             return None;
         }
         self.unlink(key);
-        let node = &mut self.nodes[key];
+        let node = self.node_mut(key);
         node.served = true;
         let waker = node.waker.take().expect("a linked waiter has a waker");
         Some((waker, node.value.take()))
@@ -177,7 +191,7 @@ impl<V> WaitQueue<V> {
             return Err(value);
         }
         self.unlink(key);
-        let node = &mut self.nodes[key];
+        let node = self.node_mut(key);
         node.served = true;
         node.value = Some(value);
         Ok(node.waker.take().expect("a linked waiter has a waker"))
@@ -189,7 +203,7 @@ impl<V> WaitQueue<V> {
         while self.head != NIL {
             let key = self.head;
             self.unlink(key);
-            let node = &mut self.nodes[key];
+            let node = self.node_mut(key);
             node.served = true;
             wakes.push(node.waker.take().expect("a linked waiter has a waker"));
         }
@@ -198,10 +212,13 @@ impl<V> WaitQueue<V> {
     /// Takes the waiter out, linked or served.
     #[inline]
     pub(crate) fn remove(&mut self, key: WaiterKey) -> Removed<V> {
-        if !self.nodes[key.0].served {
+        if !self.node(key.0).served {
             self.unlink(key.0);
         }
-        let node = self.nodes.remove(key.0);
+        let node = match key.0 {
+            SPARE => self.spare.take().expect("the spare node is in use"),
+            key => self.nodes.remove(key),
+        };
         Removed {
             served: node.served,
             value: node.value,
@@ -210,15 +227,31 @@ impl<V> WaitQueue<V> {
     }
 
     #[inline]
+    fn node(&self, key: usize) -> &Node<V> {
+        match key {
+            SPARE => self.spare.as_ref().expect("the spare node is in use"),
+            key => &self.nodes[key],
+        }
+    }
+
+    #[inline]
+    fn node_mut(&mut self, key: usize) -> &mut Node<V> {
+        match key {
+            SPARE => self.spare.as_mut().expect("the spare node is in use"),
+            key => &mut self.nodes[key],
+        }
+    }
+
+    #[inline]
     fn unlink(&mut self, key: usize) {
-        let (prev, next) = (self.nodes[key].prev, self.nodes[key].next);
+        let (prev, next) = (self.node(key).prev, self.node(key).next);
         match prev {
             NIL => self.head = next,
-            prev => self.nodes[prev].next = next,
+            prev => self.node_mut(prev).next = next,
         }
         match next {
             NIL => self.tail = prev,
-            next => self.nodes[next].prev = prev,
+            next => self.node_mut(next).prev = prev,
         }
         self.waiting -= 1;
     }
@@ -329,6 +362,25 @@ mod tests {
         let k = q.push_back(noop(), Some(9));
         assert_eq!(q.serve_front().unwrap().1, Some(9));
         q.remove(k);
+    }
+
+    /// The node outside the slab is reused by whoever comes when it is
+    /// free, wherever that puts it in the line: order is the links', not
+    /// the keys'.
+    #[test]
+    fn the_spare_node_takes_its_place_in_line_like_any_other() {
+        let mut q = WaitQueue::default();
+        let a = q.push_back(noop(), Some('a')); // the spare
+        let b = q.push_back(noop(), Some('b')); // the slab
+        q.remove(a);
+        let c = q.push_back(noop(), Some('c')); // the spare again, behind b
+        let d = q.push_back(noop(), Some('d'));
+        let order: Vec<_> = std::iter::from_fn(|| q.serve_front().map(|s| s.1.unwrap())).collect();
+        assert_eq!(order, ['b', 'c', 'd']);
+        for k in [b, c, d] {
+            q.remove(k);
+        }
+        assert_eq!(q.nodes(), 0);
     }
 
     #[test]
