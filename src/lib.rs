@@ -44,6 +44,7 @@
 //! | `asyncio.timeout` / `timeout_at`, `Timeout.reschedule` | [`timeout`] / [`timeout_at`] → [`Timeout`], [`TimeoutHandle::reschedule`] |
 //! | (tokio's `time::interval`) | [`interval`] → [`Interval`], [`MissedTickBehavior`] |
 //! | `asyncio.Event` | [`sync::Event`] |
+//! | (no analogue: `call_soon_threadsafe(queue.put_nowait, v)`) | [`channel`] / [`bounded`] → ([`Sender`], [`Receiver`]), across threads |
 //! | `loop.set_exception_handler` | [`EventLoop::set_exception_handler`] |
 //!
 //! ## Example
@@ -66,6 +67,7 @@
 
 mod builder;
 mod callback;
+mod channel;
 mod clock;
 mod concurrent;
 mod core;
@@ -98,6 +100,9 @@ mod wait;
 mod watch;
 
 pub use builder::Builder;
+pub use channel::{
+    bounded, channel, Receiver, Recv, SendAsync, SendError, Sender, TryRecvError, TrySendError,
+};
 pub use concurrent::{ConcurrentError, ConcurrentFuture};
 pub use error::{Cancelled, FutureError, LoopClosed, RunError, TaskError, TimedOut};
 pub use event_loop::{run, EventLoop};
