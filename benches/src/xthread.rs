@@ -1,11 +1,13 @@
 //! Cross-thread workloads: `threadsafe_*` (jobs from producer threads),
 //! `xthread_rtt` (thread → loop → thread round trips), `executor_*`
-//! (blocking jobs on the runtime's thread pool).
+//! (blocking jobs on the runtime's thread pool), `channel_from_threads_*`
+//! (values from producer threads into one task through a channel).
 //!
 //! No thread is pinned: the threads run where the scheduler puts them (the
 //! `threads` criterion bench measures pinned placements too).
 
 use std::cell::Cell;
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::{mpsc as std_mpsc, Arc, Barrier};
 use std::thread::{self, JoinHandle};
@@ -316,4 +318,100 @@ pub fn executor_concurrent_tokio(n: usize, max_threads: Option<usize>) -> Durati
         round(n).await;
         round(n).await
     })
+}
+
+// ---- channel_from_threads_* ------------------------------------------------
+
+/// Which channel a `channel_from_threads_*` measurement sends through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chan {
+    /// The runtime's own: `evloop::channel` on evloop,
+    /// `tokio::sync::mpsc::unbounded_channel` on tokio.
+    Native,
+    /// `async_channel::unbounded`, on either runtime.
+    AsyncChannel,
+}
+
+/// Where tokio's side receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokioRecv {
+    /// In the future given to `Runtime::block_on`.
+    BlockOn,
+    /// In a `spawn_local` task of a `LocalSet`.
+    LocalTask,
+}
+
+/// `n` `u64`s from `producers` threads through an unbounded channel into
+/// one task on an evloop (`run_until_complete`): from the barrier to the
+/// last value received.
+pub fn channel_evloop(producers: usize, n: usize, chan: Chan) -> Duration {
+    let lp = runtime::evloop();
+    match chan {
+        Chan::Native => {
+            let (tx, mut rx) = evloop::channel::<u64>();
+            let make_sender = || {
+                let tx = tx.clone();
+                move |i| tx.send(i).unwrap()
+            };
+            let task = async move { while !count_job(rx.recv().await.unwrap()) {} };
+            time_producers(producers, n, make_sender, || {
+                lp.run_until_complete(task).unwrap()
+            })
+        }
+        Chan::AsyncChannel => {
+            let (tx, rx) = async_channel::unbounded::<u64>();
+            let make_sender = || {
+                let tx = tx.clone();
+                move |i| tx.try_send(i).unwrap()
+            };
+            let task = async move { while !count_job(rx.recv().await.unwrap()) {} };
+            time_producers(producers, n, make_sender, || {
+                lp.run_until_complete(task).unwrap()
+            })
+        }
+    }
+}
+
+/// Runs `task` on `rt` where `recv` says.
+fn tokio_receive(
+    rt: &tokio::runtime::Runtime,
+    recv: TokioRecv,
+    task: impl Future<Output = ()> + 'static,
+) {
+    match recv {
+        TokioRecv::BlockOn => rt.block_on(task),
+        TokioRecv::LocalTask => {
+            let local = tokio::task::LocalSet::new();
+            local.block_on(
+                rt,
+                async move { tokio::task::spawn_local(task).await.unwrap() },
+            )
+        }
+    }
+}
+
+/// tokio's side: the same through `mpsc::unbounded_channel` (or
+/// async-channel), received as `recv` says on a current-thread runtime.
+pub fn channel_tokio(producers: usize, n: usize, chan: Chan, recv: TokioRecv) -> Duration {
+    let rt = runtime::tokio();
+    match chan {
+        Chan::Native => {
+            let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
+            let make_sender = || {
+                let tx = tx.clone();
+                move |i| tx.send(i).unwrap()
+            };
+            let task = async move { while !count_job(rx.recv().await.unwrap()) {} };
+            time_producers(producers, n, make_sender, || tokio_receive(&rt, recv, task))
+        }
+        Chan::AsyncChannel => {
+            let (tx, rx) = async_channel::unbounded::<u64>();
+            let make_sender = || {
+                let tx = tx.clone();
+                move |i| tx.try_send(i).unwrap()
+            };
+            let task = async move { while !count_job(rx.recv().await.unwrap()) {} };
+            time_producers(producers, n, make_sender, || tokio_receive(&rt, recv, task))
+        }
+    }
 }

@@ -24,6 +24,8 @@ const WORKLOADS: &[&str] = &[
     "timer_lateness_p99",
     "threadsafe_1p",
     "threadsafe_2p",
+    "channel_from_threads_1p",
+    "channel_from_threads_4p",
     "xthread_rtt_p50",
     "xthread_rtt_p99",
     "xthread_rtt_p50_spin",

@@ -74,6 +74,8 @@ pub const SPECS: &[Spec] = &[
     lower("timer_lateness_p99", "µs late", Some(10.0)),
     lower("threadsafe_1p", "ns/job", Some(2.0)),
     lower("threadsafe_2p", "ns/job", Some(2.0)),
+    lower("channel_from_threads_1p", "ns/value", Some(1.5)),
+    lower("channel_from_threads_4p", "ns/value", Some(1.5)),
     lower("xthread_rtt_p50", "µs", Some(0.9)),
     lower("xthread_rtt_p99", "µs", None),
     lower("xthread_rtt_p50_spin", "µs", Some(5.0)),
@@ -124,6 +126,8 @@ struct Counts {
     timeout: usize,
     lateness: usize,
     threadsafe: usize,
+    /// Values of the `channel_from_threads_*` workloads.
+    channel: usize,
     rtt: usize,
     exec_seq: usize,
     exec_concurrent: usize,
@@ -152,6 +156,7 @@ impl Size {
                 timeout: 1_000_000,
                 lateness: 10_000,
                 threadsafe: 1_000_000,
+                channel: 1_000_000,
                 rtt: 20_000,
                 exec_seq: 20_000,
                 exec_concurrent: 100_000,
@@ -173,6 +178,7 @@ impl Size {
                 timeout: 200_000,
                 lateness: 10_000,
                 threadsafe: 200_000,
+                channel: 200_000,
                 rtt: 5_000,
                 exec_seq: 5_000,
                 exec_concurrent: 10_000,
@@ -194,6 +200,7 @@ impl Size {
                 timeout: 2_000,
                 lateness: 500,
                 threadsafe: 2_000,
+                channel: 2_000,
                 rtt: 200,
                 exec_seq: 200,
                 exec_concurrent: 500,
@@ -238,6 +245,10 @@ enum TokioSide {
     /// The workload spawns tasks: both [`TokioForm`]s run, the faster is
     /// reported under its name.
     Forms,
+    /// The two places a receiver runs in the channel workloads: the
+    /// future of `Runtime::block_on` ([`TokioForm::Spawn`]'s run) or a
+    /// `spawn_local` task ([`TokioForm::Local`]'s); the faster is reported.
+    Receivers,
     /// One form (no task of its own, or a primitive that decides the form),
     /// described for the table; the family is called with
     /// [`TokioForm::Spawn`], which it ignores.
@@ -247,7 +258,7 @@ enum TokioSide {
 impl TokioSide {
     fn forms(self) -> &'static [TokioForm] {
         match self {
-            TokioSide::Forms => &TokioForm::BOTH,
+            TokioSide::Forms | TokioSide::Receivers => &TokioForm::BOTH,
             TokioSide::Fixed(_) => &[TokioForm::Spawn],
         }
     }
@@ -255,6 +266,10 @@ impl TokioSide {
     fn describe(self, form: TokioForm) -> &'static str {
         match self {
             TokioSide::Forms => form.name(),
+            TokioSide::Receivers => match form {
+                TokioForm::Spawn => "mpsc::unbounded_channel into block_on",
+                TokioForm::Local => "mpsc::unbounded_channel into a spawn_local task",
+            },
             TokioSide::Fixed(text) => text,
         }
     }
@@ -355,6 +370,29 @@ fn timers_random(n: usize, side: Side) -> Result<Measured, String> {
         |form| timers::timers_sleep_tokio(&delays, form),
     );
     Ok(Measured::one(overhead_ms(d, &delays)))
+}
+
+/// `channel_from_threads_*`: `n` values from `producers` threads into one
+/// task through the runtime's own unbounded channel (the value), and
+/// through async-channel on the same runtime (an extra figure).
+fn channel_from_threads(producers: usize, n: usize, side: Side) -> Result<Measured, String> {
+    use xthread::{Chan, TokioRecv};
+    let run = |chan| match side {
+        Side::Evloop => xthread::channel_evloop(producers, n, chan),
+        Side::Tokio(form) => {
+            let recv = match form {
+                TokioForm::Spawn => TokioRecv::BlockOn,
+                TokioForm::Local => TokioRecv::LocalTask,
+            };
+            xthread::channel_tokio(producers, n, chan, recv)
+        }
+    };
+    let native = run(Chan::Native);
+    let async_channel = run(Chan::AsyncChannel);
+    Ok(Measured {
+        values: vec![ns_per(native, n)],
+        extra: vec![("async-channel ns/value", ns_per(async_channel, n))],
+    })
 }
 
 fn spawn_join_floor(c: &Counts) -> f64 {
@@ -530,6 +568,18 @@ const FAMILIES: &[Family] = &[
             );
             Ok(Measured::one(ns_per(d, n)))
         },
+        floor: None,
+    },
+    Family {
+        names: &["channel_from_threads_1p"],
+        tokio: TokioSide::Receivers,
+        run: |side, c, _| channel_from_threads(1, c.channel, side),
+        floor: None,
+    },
+    Family {
+        names: &["channel_from_threads_4p"],
+        tokio: TokioSide::Receivers,
+        run: |side, c, _| channel_from_threads(4, c.channel, side),
         floor: None,
     },
     Family {
@@ -807,7 +857,7 @@ fn record(family: &Family, runs: &Runs, i: usize) -> Record {
         .iter()
         .enumerate()
         .filter(|&(k, _)| k != best)
-        .map(|(_, (f, ms))| (f.name().to_owned(), median(&values(ms))))
+        .map(|(_, (f, ms))| (family.tokio.describe(*f).to_owned(), median(&values(ms))))
         .collect();
     record.floor = runs.floor.clone();
     for (k, (label, _)) in runs.evloop[0].extra.iter().enumerate() {
