@@ -16,6 +16,15 @@ use std::time::Duration;
 use evloop::{EventLoop, Receiver, SendError, Sender, TryRecvError, TrySendError};
 use util::{tick, watchdog_local};
 
+/// Scales a count down under Miri (about 1,000 times slower).
+const fn scaled(n: usize) -> usize {
+    if cfg!(miri) {
+        n / 200 + 5
+    } else {
+        n
+    }
+}
+
 /// Counts its drops (thread-safe, unlike `util::Drops`).
 struct Counted(Arc<AtomicUsize>);
 
@@ -155,13 +164,14 @@ fn dropping_the_receiver_drops_queued_values() {
 
 #[test]
 fn a_loop_task_receives_from_plain_threads() {
+    const PER: u32 = scaled(1000) as u32;
     watchdog_local(|| {
         let lp = EventLoop::new();
         let (tx, mut rx) = evloop::channel::<(usize, u32)>();
         let threads: Vec<_> = (0..3)
             .map(|p| {
                 let tx = tx.clone();
-                std::thread::spawn(move || (0..1000).for_each(|i| tx.send((p, i)).unwrap()))
+                std::thread::spawn(move || (0..PER).for_each(|i| tx.send((p, i)).unwrap()))
             })
             .collect();
         drop(tx);
@@ -175,13 +185,14 @@ fn a_loop_task_receives_from_plain_threads() {
                 next
             })
             .unwrap();
-        assert_eq!(next, [1000; 3]);
+        assert_eq!(next, [PER; 3]);
         threads.into_iter().for_each(|t| t.join().unwrap());
     });
 }
 
 #[test]
 fn a_worker_thread_receives_a_loop_tasks_sends() {
+    const N: u32 = scaled(1000) as u32;
     watchdog_local(|| {
         let lp = EventLoop::new();
         let (tx, mut rx) = evloop::channel::<u32>();
@@ -193,7 +204,7 @@ fn a_worker_thread_receives_a_loop_tasks_sends() {
             got
         });
         lp.run_until_complete(async move {
-            for i in 0..1000 {
+            for i in 0..N {
                 tx.send(i).unwrap();
                 if i % 100 == 0 {
                     // Let the worker catch up and block again.
@@ -202,7 +213,7 @@ fn a_worker_thread_receives_a_loop_tasks_sends() {
             }
         })
         .unwrap();
-        assert_eq!(worker.join().unwrap(), (0..1000).collect::<Vec<_>>());
+        assert_eq!(worker.join().unwrap(), (0..N).collect::<Vec<_>>());
     });
 }
 
@@ -248,7 +259,7 @@ fn send_on_a_full_channel_gives_the_value_back() {
 #[test]
 fn bounded_never_holds_more_than_its_capacity() {
     const CAP: usize = 4;
-    const N: usize = 20_000;
+    const N: usize = scaled(20_000);
     watchdog_local(|| {
         let lp = EventLoop::new();
         let (tx, mut rx) = evloop::bounded::<usize>(CAP);
@@ -287,16 +298,17 @@ fn bounded_never_holds_more_than_its_capacity() {
 
 #[test]
 fn send_blocking_waits_for_room_then_proceeds() {
+    const N: u32 = scaled(2000) as u32;
     watchdog_local(|| {
         let (tx, mut rx) = evloop::bounded::<u32>(1);
         let producer = std::thread::spawn(move || {
-            for i in 0..2000 {
+            for i in 0..N {
                 // Never `Full`: a plain thread waits instead.
                 tx.send_blocking(i).unwrap();
             }
         });
         let got: Vec<u32> = std::iter::from_fn(|| rx.recv_blocking()).collect();
-        assert_eq!(got, (0..2000).collect::<Vec<_>>());
+        assert_eq!(got, (0..N).collect::<Vec<_>>());
         producer.join().unwrap();
     });
 }
@@ -475,9 +487,12 @@ fn a_burst_of_sends_to_a_parked_task_costs_one_wake() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "producers spin-wait for the task: too slow under Miri")]
 fn stress_four_producers_into_one_task_each_value_once_in_order() {
     const PRODUCERS: usize = 4;
-    const EACH: u64 = 250_000;
+    const EACH: u64 = scaled(250_000) as u64;
+    /// Values between two checkpoints of a producer.
+    const LEG: u64 = EACH / 5;
     watchdog_local(|| {
         let lp = EventLoop::new();
         let (tx, mut rx) = evloop::channel::<(usize, u64)>();
@@ -490,7 +505,7 @@ fn stress_four_producers_into_one_task_each_value_once_in_order() {
                 std::thread::spawn(move || {
                     for i in 0..EACH {
                         tx.send((p, i)).unwrap();
-                        if i % 50_000 == 49_999 {
+                        if i % LEG == LEG - 1 {
                             // Every producer stops until the task has
                             // taken everything sent, then pauses: the task
                             // finds the queue empty and parks (likely, not

@@ -264,13 +264,15 @@ impl Park {
     }
 
     /// Receiver side: sets `waiting`, with a read-modify-write rather than
-    /// a store. A sender's swap that read an earlier `true` (from a wait
-    /// that found a value and ended) may land after a plain store in the
-    /// flag's modification order and reset the new `true`, so that no
-    /// later sender wakes the receiver (found by the loom model
-    /// `loom_channel_recv_blocking_is_woken`). Read-modify-writes are
-    /// totally ordered: the sender's swap then either reads this `true`
-    /// (and wakes) or comes before it.
+    /// a store. With a plain store, the loom model
+    /// `loom_channel_recv_blocking_is_woken` found a lost wake-up: a
+    /// sender whose swap read an earlier wait's `true` (a wait that found
+    /// a value and ended), then a later sender whose check missed the next
+    /// wait's `true`. With every change of the flag a read-modify-write,
+    /// its changes are totally ordered and each reads the latest, so the
+    /// handshake no longer rests on how the fences order a plain store
+    /// against a sender's swap. It costs a swap where a store was, on the
+    /// receiver's way to sleep only.
     fn declare_waiting(&self) {
         self.waiting.swap(true, Ordering::AcqRel);
     }
@@ -523,7 +525,10 @@ impl<T> Sender<T> {
     /// `Err(TrySendError::Full(value))` at once, since the receiver may be
     /// a task of that very loop, which could never run to make room (as
     /// [`LoopHandle::call_soon_threadsafe_blocking`](crate::LoopHandle::call_soon_threadsafe_blocking)).
-    /// Use [`send_async`](Sender::send_async) there.
+    /// Use [`send_async`](Sender::send_async) there. A thread that owns a
+    /// loop but is not running it at the moment of the call counts as a
+    /// plain thread: it blocks, and waits forever if the receiver is a task
+    /// of that loop.
     ///
     /// ```
     /// let (tx, mut rx) = evloop::bounded(2);
@@ -697,7 +702,9 @@ impl<T> Receiver<T> {
     /// queue is empty.
     ///
     /// Cancel-safe: a value leaves the queue only when the future returns
-    /// it, so dropping the future loses nothing.
+    /// it, so dropping the future loses nothing. A dropped future's waker
+    /// stays in the channel until the next wait replaces it: the next send
+    /// may wake that task once for nothing.
     ///
     /// ```
     /// let (tx, mut rx) = evloop::channel();
