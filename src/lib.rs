@@ -43,6 +43,7 @@
 //! | `asyncio.as_completed` | [`as_completed`] → [`AsCompleted::next`] |
 //! | `asyncio.timeout` / `timeout_at`, `Timeout.reschedule` | [`timeout`] / [`timeout_at`] → [`Timeout`], [`TimeoutHandle::reschedule`] |
 //! | (tokio's `time::interval`) | [`interval`] → [`Interval`], [`MissedTickBehavior`] |
+//! | `asyncio.create_subprocess_exec` / `_shell` | [`process::Command::spawn`] / [`process::Command::shell`] → [`process::Child`] |
 //! | `asyncio.Event` | [`sync::Event`] |
 //! | (no analogue: `call_soon_threadsafe(queue.put_nowait, v)`) | [`channel`] / [`bounded`] → ([`Sender`], [`Receiver`]), across threads |
 //! | `loop.set_exception_handler` | [`EventLoop::set_exception_handler`] |
@@ -83,6 +84,7 @@ mod io;
 mod loop_handle;
 pub mod net;
 mod oneshot;
+pub mod process;
 mod ready;
 mod remote;
 mod running;

@@ -14,6 +14,7 @@
 //! - `report`: the stopwatch's verdicts, the exception handler's reports
 //!   and the trace hooks;
 //! - `signals`: the loop's signal state, and its teardown;
+//! - `children`: orphaned child processes, and what `close()` does with them;
 //! - `teardown`: `close()`.
 //!
 //! Everything here is touched only by the loop's thread; what other threads
@@ -22,6 +23,7 @@
 //! polls, `Drop`s, the exception handler): user code may re-enter the loop
 //! at any time.
 
+mod children;
 mod iteration;
 mod report;
 mod signals;
@@ -56,6 +58,7 @@ use crate::timer::{TimerKey, Wheel};
 use crate::trace::Tracer;
 use crate::watch::Watch;
 
+pub(crate) use children::{reap_in_background, Children, Orphan};
 pub(crate) use signals::{Signals, Watched};
 pub(crate) use work::LoopValueId;
 
@@ -122,6 +125,8 @@ pub(crate) struct Core {
     pub(crate) fds: RefCell<HashMap<RawFd, IoKey>>,
     /// Signal callbacks and the self-pipe (`io::signal`).
     signals: RefCell<Signals>,
+    /// Orphaned child processes and `SIGCHLD` waits (`process`).
+    children: RefCell<Children>,
 
     // ---- lifecycle ----------------------------------------------------------
     running: Cell<bool>,
@@ -217,6 +222,7 @@ impl Core {
             io_dispatch: RefCell::default(),
             fds: RefCell::default(),
             signals: RefCell::default(),
+            children: RefCell::default(),
             running: Cell::new(false),
             stopping: Cell::new(false),
             _task_memory: LoopMemory::new(),
@@ -237,6 +243,11 @@ impl Core {
     #[inline]
     pub(crate) fn signals(&self) -> &RefCell<Signals> {
         &self.signals
+    }
+
+    #[inline]
+    pub(crate) fn children(&self) -> &RefCell<Children> {
+        &self.children
     }
 
     /// The cross-thread half: the remote queue.

@@ -31,6 +31,7 @@ impl Core {
         self.sched.close();
         self.shared().close();
         self.close_signals(at);
+        self.close_children();
         // Dropping user values may schedule more (a `Drop` that calls
         // `call_soon` gets `Err(LoopClosed)`, but one that wakes a task
         // still pushes it): repeat until everything is empty.

@@ -161,6 +161,14 @@ impl<S: mio::event::Source> IoHandle<S> {
         poll_fn(|cx| self.poll_op_at(dir, cx, &mut waiter.slot, &mut op)).await
     }
 
+    /// A short read or write (some bytes, fewer than asked) drained the
+    /// buffer: see [`poll_read`](IoHandle::poll_read).
+    fn clear_if_short(&self, dir: Direction, result: &io::Result<usize>, asked: usize) {
+        if matches!(*result, Ok(n) if 0 < n && n < asked) {
+            self.core.clear_io_drained(self.key, dir);
+        }
+    }
+
     /// Deregisters and hands the mio source back.
     pub(crate) fn into_inner(mut self) -> io::Result<S> {
         let mut source = self.source.take().expect("present until into_inner");
@@ -169,22 +177,16 @@ impl<S: mio::event::Source> IoHandle<S> {
     }
 }
 
-/// The byte-stream operations of TCP and Unix-domain streams (mio's streams
-/// implement `Read` and `Write` for `&S`).
+/// The reading side of byte streams: TCP and Unix-domain streams, and the
+/// read ends of pipes (mio implements `Read` for `&S`).
 impl<S: mio::event::Source> IoHandle<S>
 where
-    for<'a> &'a S: Read + Write,
+    for<'a> &'a S: Read,
 {
     /// Reads some bytes; `Ok(0)` at end of stream.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut waiter = self.op_waiter(Direction::Read);
         poll_fn(|cx| self.poll_read_at(cx, buf, &mut waiter.slot)).await
-    }
-
-    /// Writes some bytes; returns how many.
-    pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut waiter = self.op_waiter(Direction::Write);
-        poll_fn(|cx| self.poll_write_at(cx, buf, &mut waiter.slot)).await
     }
 
     /// Reads some bytes. A short read (some bytes, fewer than asked)
@@ -214,6 +216,31 @@ where
         Poll::Ready(result)
     }
 
+    /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the stream ends first.
+    pub(crate) async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.read(&mut buf[filled..]).await? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => filled += n,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The writing side of byte streams: TCP and Unix-domain streams, and the
+/// write ends of pipes (mio implements `Write` for `&S`).
+impl<S: mio::event::Source> IoHandle<S>
+where
+    for<'a> &'a S: Write,
+{
+    /// Writes some bytes; returns how many.
+    pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let mut waiter = self.op_waiter(Direction::Write);
+        poll_fn(|cx| self.poll_write_at(cx, buf, &mut waiter.slot)).await
+    }
+
     /// Writes some bytes; a short write filled the send buffer, so the
     /// readiness is cleared (as for [`poll_read`](IoHandle::poll_read)).
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -231,24 +258,6 @@ where
             std::task::ready!(self.poll_op_at(Direction::Write, cx, slot, |mut s| s.write(buf)));
         self.clear_if_short(Direction::Write, &result, asked);
         Poll::Ready(result)
-    }
-
-    fn clear_if_short(&self, dir: Direction, result: &io::Result<usize>, asked: usize) {
-        if matches!(*result, Ok(n) if 0 < n && n < asked) {
-            self.core.clear_io_drained(self.key, dir);
-        }
-    }
-
-    /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the stream ends first.
-    pub(crate) async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.read(&mut buf[filled..]).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => filled += n,
-            }
-        }
-        Ok(())
     }
 
     /// Writes all of `buf`; `WriteZero` if the socket takes nothing.

@@ -55,4 +55,8 @@ pub use tcp::{
     Incoming, OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpStream, WriteHalf,
 };
 pub use udp::UdpSocket;
+
+/// The poll functions behind [`ReadStream`] and [`WriteStream`], for the
+/// child process pipes (`crate::process`) to implement.
+pub(crate) use stream::sealed as stream_sealed;
 pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};

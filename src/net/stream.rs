@@ -56,13 +56,15 @@ pub(crate) mod sealed {
 }
 
 /// Something a [`StreamReader`] can read from: the read half of a
-/// connection ([`OwnedReadHalf`]) or a whole [`TcpStream`].
+/// connection ([`OwnedReadHalf`]), a whole [`TcpStream`], or a child
+/// process's output (`process::ChildStdout`, `process::ChildStderr`).
 ///
 /// Sealed: implemented by the crate's stream types.
 pub trait ReadStream: sealed::Read {}
 
 /// Something a [`StreamWriter`] can write to: the write half of a
-/// connection ([`OwnedWriteHalf`]) or a whole [`TcpStream`].
+/// connection ([`OwnedWriteHalf`]), a whole [`TcpStream`], or a child
+/// process's input (`process::ChildStdin`).
 ///
 /// Sealed: implemented by the crate's stream types.
 pub trait WriteStream: sealed::Write {}

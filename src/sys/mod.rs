@@ -1,6 +1,7 @@
 //! Thin OS calls, each a few lines around `libc`. The only `unsafe` outside
 //! the task module.
 
+pub(crate) mod process;
 pub(crate) mod signal;
 pub(crate) mod timerfd;
 
