@@ -57,6 +57,6 @@ pub use tcp::{
 pub use udp::UdpSocket;
 
 /// The poll functions behind [`ReadStream`] and [`WriteStream`], for the
-/// child process pipes (`crate::process`) to implement.
+/// child process pipes (the `process` module) to implement.
 pub(crate) use stream::sealed as stream_sealed;
 pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
