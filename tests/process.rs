@@ -475,3 +475,26 @@ fn communicate_with_a_child_that_does_not_read_its_input() {
 fn spawn_outside_a_loop_panics_naming_the_function() {
     let _ = Command::new("true").spawn();
 }
+
+/// The fds of this process that are pidfds.
+fn pidfds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("pidfd"))
+        .count()
+}
+
+#[test]
+fn each_child_is_watched_through_a_pidfd_closed_once_reaped() {
+    let _serial = serial();
+    evloop::run(async {
+        let before = pidfds();
+        let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+        assert_eq!(pidfds(), before + 1);
+        child.kill().unwrap();
+        child.wait().await.unwrap();
+        assert_eq!(pidfds(), before, "closed at once, not when the Child drops");
+    })
+    .unwrap();
+}
