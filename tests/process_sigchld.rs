@@ -76,7 +76,10 @@ fn without_pidfds_sigchld_wakes_the_waits_and_reaps_the_orphans() {
             }
             assert!(!is_our_child(pid), "the orphan was reaped");
 
-            let out = Command::shell("echo hi | tr a-z A-Z").output().await.unwrap();
+            let out = Command::shell("echo hi | tr a-z A-Z")
+                .output()
+                .await
+                .unwrap();
             assert_eq!(out.stdout, b"HI\n");
         })
         .unwrap();
