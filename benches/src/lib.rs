@@ -8,7 +8,7 @@
 //!
 //! This library holds the workloads, each written for both runtimes (one
 //! module per family: [`tasks`], [`timers`], [`xthread`], [`net`],
-//! [`mem`]), and helpers shared by the bench targets. Every workload
+//! [`process`], [`mem`]), and helpers shared by the bench targets. Every workload
 //! function builds a fresh runtime (see [`runtime`]) and returns what it
 //! measured inside it.
 
@@ -16,6 +16,7 @@ pub mod compare;
 pub mod floor;
 pub mod mem;
 pub mod net;
+pub mod process;
 pub mod runtime;
 pub mod sync;
 pub mod tasks;

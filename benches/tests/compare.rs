@@ -37,6 +37,8 @@ const WORKLOADS: &[&str] = &[
     "tcp_echo_50",
     "tcp_bulk",
     "udp_ping_pong",
+    "process_spawn_wait",
+    "process_spawn_wait_100",
     "mem_task_event",
     "mem_task_sleep",
 ];

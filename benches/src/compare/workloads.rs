@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::report::{median, Record};
 use super::Options;
 use crate::runtime::{Setting, TokioForm};
-use crate::{floor, mem, net, random_delays, sync, tasks, timers, xthread};
+use crate::{floor, mem, net, process, random_delays, sync, tasks, timers, xthread};
 
 /// Which way is better for a workload's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +87,8 @@ pub const SPECS: &[Spec] = &[
     higher("tcp_echo_50", "round trips/s", Some(1.1)),
     higher("tcp_bulk", "MB/s", Some(1.0)),
     higher("udp_ping_pong", "round trips/s", None),
+    lower("process_spawn_wait", "µs/child", Some(1.0)),
+    lower("process_spawn_wait_100", "µs/child", Some(1.0)),
     lower("mem_task_event", "bytes/task", Some(2.0)),
     lower("mem_task_sleep", "bytes/task", None),
 ];
@@ -136,6 +138,8 @@ struct Counts {
     echo_50: usize,
     bulk_bytes: usize,
     udp: usize,
+    /// Children of the `process_spawn_wait` workloads.
+    children: usize,
     mem_tasks: usize,
 }
 
@@ -164,6 +168,7 @@ impl Size {
                 echo_50: 2_000,
                 bulk_bytes: 1024 * MIB,
                 udp: 100_000,
+                children: 1_000,
                 mem_tasks: 100_000,
             },
             Size::Quick => Counts {
@@ -186,6 +191,7 @@ impl Size {
                 echo_50: 200,
                 bulk_bytes: 64 * MIB,
                 udp: 10_000,
+                children: 1_000,
                 mem_tasks: 100_000,
             },
             Size::Tiny => Counts {
@@ -208,12 +214,15 @@ impl Size {
                 echo_50: 10,
                 bulk_bytes: MIB,
                 udp: 200,
+                children: 20,
                 mem_tasks: 10_000,
             },
         }
     }
 }
 
+/// Children at a time in `process_spawn_wait_100`.
+const CHILD_BATCH: usize = 100;
 /// Connections of `tcp_echo_50`.
 const ECHO_CONNS: usize = 50;
 /// Longest random timer of the `timers_*` workloads, in milliseconds.
@@ -725,6 +734,34 @@ const FAMILIES: &[Family] = &[
                 |form| net::udp_ping_pong_tokio(n, form),
             );
             Ok(Measured::one(per_second(n, d)))
+        },
+        floor: None,
+    },
+    Family {
+        names: &["process_spawn_wait"],
+        tokio: TokioSide::Fixed("tokio::process in block_on, all drivers"),
+        run: |side, c, _| {
+            let n = c.children;
+            let d = pick(
+                side,
+                || process::spawn_wait_evloop(n, 1),
+                |_| process::spawn_wait_tokio(n, 1, TokioForm::Spawn),
+            );
+            Ok(Measured::one(us(d) / n as f64))
+        },
+        floor: None,
+    },
+    Family {
+        names: &["process_spawn_wait_100"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| {
+            let n = c.children;
+            let d = pick(
+                side,
+                || process::spawn_wait_evloop(n, CHILD_BATCH),
+                |form| process::spawn_wait_tokio(n, CHILD_BATCH, form),
+            );
+            Ok(Measured::one(us(d) / n as f64))
         },
         floor: None,
     },
