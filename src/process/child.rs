@@ -129,7 +129,6 @@ impl Child {
     /// call returns the same status at once.
     ///
     /// ```
-    /// use std::os::unix::process::ExitStatusExt;
     /// evloop::run(async {
     ///     let mut child = evloop::process::Command::shell("exit 3").spawn().unwrap();
     ///     assert_eq!(child.wait().await.unwrap().code(), Some(3));
@@ -234,7 +233,7 @@ impl Child {
     /// more than a pipe holds before reading its input cannot deadlock
     /// with this side. The pipes are taken out of the `Child`: the
     /// `Output` holds what came from those that were piped (empty for
-    /// the others).
+    /// the others); `input` is dropped unread if stdin was not piped.
     ///
     /// A child that exits (or closes its stdin) before taking all the
     /// input is not an error: the rest is dropped, as asyncio does.
