@@ -92,3 +92,43 @@ pub(crate) fn kill(pid: u32, signum: libc::c_int) -> io::Result<()> {
     // SAFETY: plain syscall; no memory is passed.
     check(unsafe { libc::kill(pid, signum) }).map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pidfd_outlives_the_wait_and_refuses_signals_after_it() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pidfd = PidFd::open(child.id())
+            .unwrap()
+            .expect("pidfds on this kernel");
+        pidfd.send_signal(libc::SIGKILL).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+        // Reaped: the pid may be anybody's now, but the pidfd still names
+        // the dead child, so the kernel refuses instead of signalling.
+        let err = pidfd.send_signal(libc::SIGKILL).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
+    }
+
+    #[test]
+    fn kill_reaches_a_child_not_yet_waited_for() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        kill(child.id(), libc::SIGTERM).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGTERM)
+        );
+    }
+}
