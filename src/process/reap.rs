@@ -10,6 +10,7 @@
 //! children that other code in the process is waiting for.
 
 use std::cell::RefCell;
+use std::io;
 use std::os::fd::AsRawFd;
 use std::panic::Location;
 use std::process;
@@ -21,7 +22,6 @@ use crate::core::{reap_in_background, Core, Orphan};
 use crate::io::sources::{Direction, FdCallback};
 use crate::io::IoHandle;
 use crate::sys::process::PidFd;
-use std::io;
 
 /// How a child's exit is noticed.
 pub(super) enum ExitWatch {
