@@ -225,7 +225,14 @@ impl EventLoop {
     ///   results are dropped there; the pool's threads exit when idle;
     /// - I/O: `add_reader` / `add_writer` callbacks are dropped, and the
     ///   loop's sockets stay open until dropped, but every operation on them
-    ///   fails with an `io::Error` wrapping [`LoopClosed`].
+    ///   fails with an `io::Error` wrapping [`LoopClosed`];
+    /// - child processes ([`process`](crate::process)) are not killed.
+    ///   Of those whose `Child` was dropped, the ones that exited are
+    ///   reaped now, and the ones still running are reaped after they
+    ///   exit by an "evloop-reaper" thread (started only if there are
+    ///   any). A [`Child`](crate::process::Child) still held can
+    ///   `try_wait`, its `wait` fails with [`LoopClosed`], and dropping it
+    ///   hands its child to a reaper thread too.
     ///
     /// What it waits for: nothing but the `call_soon_threadsafe` pushes that
     /// are in flight at that instant (a few instructions each), so that no

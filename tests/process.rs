@@ -373,6 +373,13 @@ fn a_child_handle_dropped_after_close_is_reaped_too() {
         .unwrap();
     lp.close().unwrap();
     let pid = child.id().unwrap();
+    let wait = util::now_or_never(Box::pin(child.wait())).expect("no waiting once closed");
+    let err = wait.unwrap_err();
+    assert!(
+        err.get_ref().is_some_and(|e| e.is::<evloop::LoopClosed>()),
+        "{err:?}"
+    );
+    assert_eq!(child.try_wait().unwrap(), None, "still running");
     drop(child.stdin.take());
     drop(child);
     util::watchdog(30, move || {
