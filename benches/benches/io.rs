@@ -19,12 +19,15 @@
 //!   iteration is 1 MiB sent and received back; throughput in bytes sent).
 //! - `udp_ping_pong`: two connected UDP sockets, 64-byte datagrams there and
 //!   back (one per iteration).
+//! - `process_spawn_wait` / `process_spawn_wait_100`: `/bin/true` spawned
+//!   and waited for, one at a time / 100 at a time (`evloop_benches::process`;
+//!   one child per iteration).
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use evloop_benches::net;
 use evloop_benches::runtime::TokioForm;
+use evloop_benches::{net, process};
 
 /// Connections of `tcp_echo_50`.
 const CONNS: usize = 50;
@@ -75,6 +78,22 @@ fn udp_ping_pong(c: &mut Criterion) {
     g.finish();
 }
 
+fn process_spawn_wait(c: &mut Criterion) {
+    for (name, batch) in [("process_spawn_wait", 1), ("process_spawn_wait_100", 100)] {
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("evloop", |b| {
+            b.iter_custom(|iters| process::spawn_wait_evloop(iters as usize, batch))
+        });
+        for form in TokioForm::BOTH {
+            g.bench_function(format!("tokio ({})", form.name()), |b| {
+                b.iter_custom(|iters| process::spawn_wait_tokio(iters as usize, batch, form))
+            });
+        }
+        g.finish();
+    }
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -86,6 +105,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = io;
     config = config();
-    targets = tcp_echo, tcp_bulk, udp_ping_pong
+    targets = tcp_echo, tcp_bulk, udp_ping_pong, process_spawn_wait
 }
 criterion_main!(io);
