@@ -232,7 +232,6 @@ impl Command {
     /// and is reaped by the loop when it exits; see the module docs).
     ///
     /// ```
-    /// use std::time::Duration;
     /// evloop::run(async {
     ///     let child = evloop::process::Command::new("sleep")
     ///         .arg("60")
