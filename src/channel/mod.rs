@@ -179,6 +179,15 @@ impl<T> Chan<T> {
             if !bound.reserve() {
                 return Err(TrySendError::Full(value));
             }
+            // The room may be the receiver's: its drop sets the flag, then
+            // drains. A place taken from that drain (the compare-and-swap
+            // read the drain's count) sees the flag here, so a sender that
+            // was waiting for room gets `Closed`, not an `Ok` for a value
+            // dropped at once.
+            if self.receiver_gone.load(Ordering::SeqCst) {
+                bound.len.fetch_sub(1, Ordering::SeqCst);
+                return Err(TrySendError::Closed(value));
+            }
         }
         self.queue.push(value);
         // Pairs with the receiver's fence in `poll_recv` / `Park::wait`
