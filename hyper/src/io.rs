@@ -1,5 +1,6 @@
 //! [`EvloopIo`]: hyper's `Read` and `Write` over an evloop stream.
 
+use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -7,15 +8,23 @@ use std::task::{ready, Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 use hyper::rt::{Read, ReadBufCursor, Write};
 
-/// The most bytes of hyper's read buffer made ready (zeroed) for one read.
-///
-/// hyper hands over its buffer's whole spare capacity uninitialized, which
-/// may be hundreds of KiB once its adaptive read strategy has grown it;
-/// zeroing all of that for every read would cost more than the read. 64 KiB
-/// is the most a loopback read usually returns at once and the chunk size
-/// evloop's own I/O benchmarks read with; hyper sees a short read and
-/// simply reads again.
+/// The most bytes one read takes: the size of the scratch buffer reads go
+/// through. 64 KiB is the most a loopback read usually returns at once and
+/// the chunk evloop's own I/O benchmarks read with; a bigger message is
+/// just read again.
 const MAX_READ: usize = 64 * 1024;
+
+thread_local! {
+    /// Where this thread's reads land before they are copied into hyper's
+    /// buffer. hyper lends its buffer uninitialized, and `AsyncRead` reads
+    /// only into initialized memory: zeroing hyper's buffer (up to its
+    /// whole spare capacity, 8 KiB or more) before every read, including
+    /// the reads that find nothing, cost more than copying what a read
+    /// returns, which for requests and responses is a few hundred bytes.
+    /// One buffer serves every connection of the thread: a read is over
+    /// before the next begins.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; MAX_READ].into_boxed_slice());
+}
 
 /// An evloop stream as hyper's I/O: [`hyper::rt::Read`] and
 /// [`hyper::rt::Write`] over anything with `futures-io`'s `AsyncRead` and
@@ -39,14 +48,15 @@ const MAX_READ: usize = 64 * 1024;
 ///
 /// # Notes
 ///
-/// A read zeroes the part of hyper's buffer it reads into (at most 64 KiB)
-/// before reading, because `AsyncRead` reads into initialized memory only;
-/// that costs a `memset` per read and no `unsafe` beyond telling hyper how
-/// many bytes were filled. Writes go straight to the socket: evloop keeps no
-/// user-space buffer, so [`poll_flush`](Write::poll_flush) is immediate.
-/// evloop's streams have no vectored write, so `is_write_vectored` is
-/// `false` and hyper gathers a message's head and body into one buffer
-/// before writing it.
+/// A read goes through a per-thread 64 KiB scratch buffer and is copied
+/// into hyper's: `AsyncRead` reads only into initialized memory, and hyper
+/// lends its buffer uninitialized. The copy costs what the read returned
+/// (zeroing hyper's buffer instead would cost its whole size on every
+/// read), and no `unsafe` is needed. Writes go straight to the socket:
+/// evloop keeps no user-space buffer, so [`poll_flush`](Write::poll_flush)
+/// is immediate. evloop's streams have no vectored write, so
+/// `is_write_vectored` is `false` and hyper gathers a message's head and
+/// body into one buffer before writing it.
 #[derive(Debug)]
 pub struct EvloopIo<T> {
     inner: T,
@@ -80,21 +90,24 @@ impl<T: AsyncRead + Unpin> Read for EvloopIo<T> {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
+        let inner = Pin::new(&mut self.get_mut().inner);
         let len = buf.remaining().min(MAX_READ);
-        let dst = buf.initialize_unfilled_to(len);
-        let n = ready!(Pin::new(&mut self.get_mut().inner).poll_read(cx, dst))?;
-        // `AsyncRead` promises n <= dst.len(); a stream that broke that
-        // promise must not make the `advance` below claim bytes that are
-        // not there.
-        assert!(
-            n <= len,
-            "poll_read returned more bytes than the buffer holds"
-        );
-        // SAFETY: `initialize_unfilled_to(len)` initialized the first `len`
-        // unfilled bytes and `n <= len` (asserted above), so the `n` bytes
-        // `advance` marks filled are initialized, as it requires.
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
+        SCRATCH.with(|scratch| {
+            match scratch.try_borrow_mut() {
+                Ok(mut scratch) => {
+                    let n = ready!(inner.poll_read(cx, &mut scratch[..len]))?;
+                    buf.put_slice(&scratch[..n]);
+                }
+                // Only if the stream's own `poll_read` reads through
+                // another `EvloopIo` on this thread: a buffer of its own.
+                Err(_) => {
+                    let mut own = vec![0; len];
+                    let n = ready!(inner.poll_read(cx, &mut own))?;
+                    buf.put_slice(&own[..n]);
+                }
+            }
+            Poll::Ready(Ok(()))
+        })
     }
 }
 
