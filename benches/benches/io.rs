@@ -22,14 +22,17 @@
 //! - `process_spawn_wait` / `process_spawn_wait_100`: `/bin/true` spawned
 //!   and waited for, one at a time / 100 at a time (`evloop_benches::process`;
 //!   one child per iteration).
+//! - `hyper_http1_rps_1`, `hyper_http1_rps_50`: hyper's HTTP/1.1 client and
+//!   server, keep-alive GETs of `/` on one connection or 50 at once (an
+//!   iteration is one request on every connection); `evloop_benches::http`.
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evloop_benches::runtime::TokioForm;
-use evloop_benches::{net, process};
+use evloop_benches::{http, net, process};
 
-/// Connections of `tcp_echo_50`.
+/// Connections of `tcp_echo_50` and `hyper_http1_rps_50`.
 const CONNS: usize = 50;
 /// Bytes per iteration of `tcp_bulk`.
 const BULK_ITER: usize = 1024 * 1024;
@@ -94,6 +97,22 @@ fn process_spawn_wait(c: &mut Criterion) {
     }
 }
 
+fn hyper_http1(c: &mut Criterion) {
+    for conns in [1, CONNS] {
+        let mut g = c.benchmark_group(format!("hyper_http1_rps_{conns}"));
+        g.throughput(Throughput::Elements(conns as u64));
+        g.bench_function("evloop", |b| {
+            b.iter_custom(|iters| http::http1_rps_evloop(conns, iters as usize))
+        });
+        for form in TokioForm::BOTH {
+            g.bench_function(format!("tokio ({})", form.name()), |b| {
+                b.iter_custom(|iters| http::http1_rps_tokio(conns, iters as usize, form))
+            });
+        }
+        g.finish();
+    }
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -105,6 +124,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = io;
     config = config();
-    targets = tcp_echo, tcp_bulk, udp_ping_pong, process_spawn_wait
+    targets = tcp_echo, tcp_bulk, udp_ping_pong, process_spawn_wait, hyper_http1
 }
 criterion_main!(io);

@@ -31,13 +31,15 @@
 //! | `tcp_echo_1` | a 64-byte round trip on one connection |
 //! | `tcp_echo_50` | a 64-byte round trip, over 50 connections (OPS / 50 each; OPS is rounded down to a multiple of 50) |
 //! | `tcp_bulk` | a byte (sent in 64 KiB writes and echoed back) |
+//! | `hyper_http1_rps_1` | a keep-alive GET of `/` through hyper on one connection |
+//! | `hyper_http1_rps_50` | a keep-alive GET, over 50 connections (OPS / 50 each, as `tcp_echo_50`) |
 
 use std::time::Duration;
 
 use evloop_benches::runtime::{Setting, TokioForm};
-use evloop_benches::{floor, net, random_delays, sync, tasks, timers, xthread};
+use evloop_benches::{floor, http, net, random_delays, sync, tasks, timers, xthread};
 
-/// Connections of `tcp_echo_50` (as in compare).
+/// Connections of `tcp_echo_50` and `hyper_http1_rps_50` (as in compare).
 const ECHO_CONNS: usize = 50;
 
 /// A workload: operations → elapsed time.
@@ -132,6 +134,14 @@ fn workload(side: Side, name: &str) -> Option<Workload> {
         }
         ("tcp_bulk", Evloop) => Box::new(net::tcp_bulk_evloop),
         ("tcp_bulk", Tokio(f)) => Box::new(move |n| net::tcp_bulk_tokio(n, f)),
+        ("hyper_http1_rps_1", Evloop) => Box::new(|n| http::http1_rps_evloop(1, n)),
+        ("hyper_http1_rps_1", Tokio(f)) => Box::new(move |n| http::http1_rps_tokio(1, n, f)),
+        ("hyper_http1_rps_50", Evloop) => {
+            Box::new(|n| http::http1_rps_evloop(ECHO_CONNS, n / ECHO_CONNS))
+        }
+        ("hyper_http1_rps_50", Tokio(f)) => {
+            Box::new(move |n| http::http1_rps_tokio(ECHO_CONNS, n / ECHO_CONNS, f))
+        }
         _ => return None,
     })
 }

@@ -8,12 +8,14 @@
 //!
 //! This library holds the workloads, each written for both runtimes (one
 //! module per family: [`tasks`], [`timers`], [`xthread`], [`net`],
-//! [`process`], [`mem`]), and helpers shared by the bench targets. Every workload
+//! [`http`], [`process`], [`mem`]), and helpers shared by the bench
+//! targets. Every workload
 //! function builds a fresh runtime (see [`runtime`]) and returns what it
 //! measured inside it.
 
 pub mod compare;
 pub mod floor;
+pub mod http;
 pub mod mem;
 pub mod net;
 pub mod process;

@@ -39,6 +39,8 @@ const WORKLOADS: &[&str] = &[
     "udp_ping_pong",
     "process_spawn_wait",
     "process_spawn_wait_100",
+    "hyper_http1_rps_1",
+    "hyper_http1_rps_50",
     "mem_task_event",
     "mem_task_sleep",
 ];

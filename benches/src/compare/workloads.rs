@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::report::{median, Record};
 use super::Options;
 use crate::runtime::{Setting, TokioForm};
-use crate::{floor, mem, net, process, random_delays, sync, tasks, timers, xthread};
+use crate::{floor, http, mem, net, process, random_delays, sync, tasks, timers, xthread};
 
 /// Which way is better for a workload's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,8 @@ pub const SPECS: &[Spec] = &[
     higher("udp_ping_pong", "round trips/s", None),
     lower("process_spawn_wait", "µs/child", Some(1.0)),
     lower("process_spawn_wait_100", "µs/child", Some(1.0)),
+    higher("hyper_http1_rps_1", "requests/s", Some(1.0)),
+    higher("hyper_http1_rps_50", "requests/s", Some(1.0)),
     lower("mem_task_event", "bytes/task", Some(2.0)),
     lower("mem_task_sleep", "bytes/task", None),
 ];
@@ -140,6 +142,10 @@ struct Counts {
     udp: usize,
     /// Children of the `process_spawn_wait` workloads.
     children: usize,
+    /// Requests of `hyper_http1_rps_1`.
+    hyper_1: usize,
+    /// Requests per connection of `hyper_http1_rps_50`.
+    hyper_50: usize,
     mem_tasks: usize,
 }
 
@@ -169,6 +175,8 @@ impl Size {
                 bulk_bytes: 1024 * MIB,
                 udp: 100_000,
                 children: 1_000,
+                hyper_1: 100_000,
+                hyper_50: 2_000,
                 mem_tasks: 100_000,
             },
             Size::Quick => Counts {
@@ -192,6 +200,8 @@ impl Size {
                 bulk_bytes: 64 * MIB,
                 udp: 10_000,
                 children: 1_000,
+                hyper_1: 10_000,
+                hyper_50: 200,
                 mem_tasks: 100_000,
             },
             Size::Tiny => Counts {
@@ -215,6 +225,8 @@ impl Size {
                 bulk_bytes: MIB,
                 udp: 200,
                 children: 20,
+                hyper_1: 200,
+                hyper_50: 10,
                 mem_tasks: 10_000,
             },
         }
@@ -224,6 +236,7 @@ impl Size {
 /// Children at a time in `process_spawn_wait_100`.
 const CHILD_BATCH: usize = 100;
 /// Connections of `tcp_echo_50`.
+/// Connections of `tcp_echo_50` and `hyper_http1_rps_50`.
 const ECHO_CONNS: usize = 50;
 /// Longest random timer of the `timers_*` workloads, in milliseconds.
 const TIMERS_MAX_MS: u64 = 100;
@@ -762,6 +775,34 @@ const FAMILIES: &[Family] = &[
                 |form| process::spawn_wait_tokio(n, CHILD_BATCH, form),
             );
             Ok(Measured::one(us(d) / n as f64))
+        },
+        floor: None,
+    },
+    Family {
+        names: &["hyper_http1_rps_1"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| {
+            let n = c.hyper_1;
+            let d = pick(
+                side,
+                || http::http1_rps_evloop(1, n),
+                |form| http::http1_rps_tokio(1, n, form),
+            );
+            Ok(Measured::one(per_second(n, d)))
+        },
+        floor: None,
+    },
+    Family {
+        names: &["hyper_http1_rps_50"],
+        tokio: TokioSide::Forms,
+        run: |side, c, _| {
+            let n = c.hyper_50;
+            let d = pick(
+                side,
+                || http::http1_rps_evloop(ECHO_CONNS, n),
+                |form| http::http1_rps_tokio(ECHO_CONNS, n, form),
+            );
+            Ok(Measured::one(per_second(ECHO_CONNS * n, d)))
         },
         floor: None,
     },
