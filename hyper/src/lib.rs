@@ -1,6 +1,6 @@
 //! # evloop-hyper
 //!
-//! [hyper](https://docs.rs/hyper) 1.x on [evloop](evloop): the three
+//! [hyper](https://docs.rs/hyper) 1.x on [evloop]: the three
 //! runtime pieces hyper asks of its host, and a small HTTP/1.1 + HTTP/2
 //! server built with them.
 //!
