@@ -30,7 +30,7 @@ fn main() {
     };
     match evloop::run(fetch(url)) {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => fail(&*e),
+        Ok(Err(e)) => fail(&e),
         Err(e) => fail(&e),
     }
 }
