@@ -9,6 +9,12 @@
 //!   collected in memory).
 //! - Other methods on those paths get `405 Method Not Allowed`, other
 //!   paths `404 Not Found`.
+//!
+//! Timeouts, all on evloop's timers through [`EvloopTimer`]: the first
+//! bytes must come within [`PREFACE_TIMEOUT`]; an HTTP/1 request head
+//! within hyper's header-read timeout (30 s); a quiet HTTP/2 connection is
+//! pinged every [`H2_KEEP_ALIVE_INTERVAL`] and closed if the ping is not
+//! answered within 20 s.
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -45,6 +51,14 @@ pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// tell HTTP/1 from HTTP/2: hyper's default header-read timeout, which
 /// then bounds the first HTTP/1 request head in the same way.
 pub const PREFACE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an HTTP/2 connection may be quiet before the server pings
+/// it; a peer that then does not answer within hyper's keep-alive timeout
+/// (20 s) is cut off, so a vanished client holds its connection at most
+/// 40 s. The same as that timeout: nginx's and Go's HTTP/2 servers leave
+/// pings off by default, but without them an idle HTTP/2 connection (no
+/// open stream, so no request timeout runs) would be held forever.
+pub const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 
 /// How long the accept loop waits after an error such as `EMFILE` before
 /// trying again (asyncio's `ACCEPT_RETRY_DELAY`, as evloop's
@@ -187,6 +201,7 @@ where
         Protocol::Http2 => {
             hyper::server::conn::http2::Builder::new(EvloopExecutor)
                 .timer(EvloopTimer)
+                .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
                 .serve_connection(io, service)
                 .await
         }

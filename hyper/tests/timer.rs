@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use evloop::net::TcpStream;
 use evloop::EventLoop;
-use evloop_hyper::server::{self, PREFACE_TIMEOUT};
+use evloop_hyper::server::{self, H2_KEEP_ALIVE_INTERVAL, PREFACE_TIMEOUT};
 use evloop_hyper::{EvloopSleep, EvloopTimer};
 use hyper::rt::Timer;
 
@@ -142,4 +142,65 @@ async fn assert_served(server: &server::Server) {
     let mut client = util::http1(server.local_addr()).await;
     let response = client.send_request(util::get("/")).await.unwrap();
     assert_eq!(util::body(response).await, server::HELLO);
+}
+
+/// An HTTP/2 peer that stops answering is found by the server's keep-alive
+/// ping: quiet for the interval, pinged, unanswered for hyper's 20 s
+/// keep-alive timeout, closed.
+#[test]
+fn http2_keep_alive_closes_an_unanswering_peer() {
+    virtual_loop()
+        .run_until_complete(async {
+            let server = server::start("127.0.0.1:0").await.unwrap();
+            let raw = TcpStream::connect(server.local_addr()).await.unwrap();
+            let start = evloop::time();
+            // The preface and an empty SETTINGS frame (RFC 9113, 6.5), and
+            // then nothing: the server's SETTINGS and PING go unanswered.
+            raw.write_all(server::PREFACE).await.unwrap();
+            raw.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+            let mut frames = Vec::new();
+            read_to_end(&raw, &mut frames).await;
+            let closed_after = evloop::time() - start;
+            let expected = H2_KEEP_ALIVE_INTERVAL + Duration::from_secs(20);
+            // Timers fire at the first 1 ms tick at or after their deadline.
+            assert!(
+                closed_after >= expected && closed_after < expected + Duration::from_millis(10),
+                "closed after {closed_after:?}"
+            );
+            // Frame types the server sent (each frame: a 9-byte header
+            // whose fourth byte is the type, then the payload).
+            let mut types = Vec::new();
+            let mut at = 0;
+            while at + 9 <= frames.len() {
+                let len = u32::from_be_bytes([0, frames[at], frames[at + 1], frames[at + 2]]);
+                types.push(frames[at + 3]);
+                at += 9 + len as usize;
+            }
+            const SETTINGS: u8 = 4;
+            const PING: u8 = 6;
+            assert_eq!(types.first(), Some(&SETTINGS), "{types:?}");
+            assert!(types.contains(&PING), "{types:?}");
+            let stats = server.stats();
+            assert_eq!((stats.http2, stats.failed), (1, 1));
+        })
+        .unwrap();
+}
+
+/// A quiet HTTP/2 connection whose client answers the pings (hyper's
+/// client does) stays open past several keep-alive intervals.
+#[test]
+fn http2_keep_alive_keeps_an_answering_peer() {
+    virtual_loop()
+        .run_until_complete(async {
+            let server = server::start("127.0.0.1:0").await.unwrap();
+            let mut client = util::http2(server.local_addr()).await;
+            let response = client.send_request(util::get("/")).await.unwrap();
+            assert_eq!(util::body(response).await, server::HELLO);
+            evloop::sleep(H2_KEEP_ALIVE_INTERVAL * 5).await;
+            let response = client.send_request(util::get("/")).await.unwrap();
+            assert_eq!(util::body(response).await, server::HELLO);
+            let stats = server.stats();
+            assert_eq!((stats.accepted, stats.failed), (1, 0));
+        })
+        .unwrap();
 }
