@@ -43,8 +43,9 @@ use crate::{EvloopExecutor, EvloopIo, EvloopTimer};
 /// The body of `GET /`.
 pub const HELLO: &[u8] = b"hello from evloop + hyper\n";
 
-/// What every HTTP/2 connection starts with (RFC 9113, section 3.4); an
-/// HTTP/1 request line cannot.
+/// What every HTTP/2 connection starts with (RFC 9113, section 3.4). No
+/// HTTP/1 client sends it: it was chosen so that HTTP/1.1 servers refuse
+/// it.
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// How long a connection may take to send enough of its first bytes to
@@ -55,9 +56,10 @@ pub const PREFACE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an HTTP/2 connection may be quiet before the server pings
 /// it; a peer that then does not answer within hyper's keep-alive timeout
 /// (20 s) is cut off, so a vanished client holds its connection at most
-/// 40 s. The same as that timeout: nginx's and Go's HTTP/2 servers leave
-/// pings off by default, but without them an idle HTTP/2 connection (no
-/// open stream, so no request timeout runs) would be held forever.
+/// 40 s. The same 20 s as that timeout. hyper leaves pings off by
+/// default, and without them a quiet HTTP/2 connection (no open stream,
+/// so no other timeout runs) would be held for as long as the peer's
+/// socket lingers.
 pub const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 
 /// How long the accept loop waits after an error such as `EMFILE` before
@@ -281,8 +283,9 @@ pub struct Stats {
     pub http1: u64,
     /// Connections that turned out to speak HTTP/2 (likewise).
     pub http2: u64,
-    /// Connections that ended in an error (a client gone mid-message, a
-    /// timeout, a malformed request, ...).
+    /// Connections that ended in an error: a client gone mid-message, a
+    /// malformed request, a timeout (hyper's header-read timeout also ends
+    /// an HTTP/1 keep-alive connection left idle for 30 s), ...
     pub failed: u64,
 }
 

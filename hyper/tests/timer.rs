@@ -204,3 +204,27 @@ fn http2_keep_alive_keeps_an_answering_peer() {
         })
         .unwrap();
 }
+
+/// hyper's header-read timeout runs from the moment it waits for a head,
+/// so an HTTP/1 keep-alive connection left idle for 30 s is closed too
+/// (an error for hyper, so counted as failed); a client then needs a new
+/// connection.
+#[test]
+fn idle_http1_keep_alive_is_closed_after_the_header_timeout() {
+    virtual_loop()
+        .run_until_complete(async {
+            let server = server::start("127.0.0.1:0").await.unwrap();
+            let mut client = util::http1(server.local_addr()).await;
+            let response = client.send_request(util::get("/")).await.unwrap();
+            assert_eq!(util::body(response).await, server::HELLO);
+            evloop::sleep(Duration::from_secs(29)).await;
+            let response = client.send_request(util::get("/")).await.unwrap();
+            assert_eq!(util::body(response).await, server::HELLO);
+            assert_eq!(server.stats().failed, 0, "29 s idle is within the timeout");
+            evloop::sleep(Duration::from_secs(31)).await;
+            assert!(client.send_request(util::get("/")).await.is_err());
+            let stats = server.stats();
+            assert_eq!((stats.accepted, stats.failed), (1, 1));
+        })
+        .unwrap();
+}
