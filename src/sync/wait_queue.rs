@@ -171,14 +171,10 @@ impl<V> WaitQueue<V> {
     /// value. `None` if nobody waits.
     #[inline]
     pub(crate) fn serve_front(&mut self) -> Option<(Waker, Option<V>)> {
-        let key = self.head;
-        if key == NIL {
+        if self.head == NIL {
             return None;
         }
-        self.unlink(key);
-        let node = self.node_mut(key);
-        node.served = true;
-        let waker = node.waker.take().expect("a linked waiter has a waker");
+        let (waker, node) = self.serve_head();
         Some((waker, node.value.take()))
     }
 
@@ -186,27 +182,32 @@ impl<V> WaitQueue<V> {
     /// future); returns its waker, or gives `value` back if nobody waits.
     #[inline]
     pub(crate) fn serve_front_with(&mut self, value: V) -> Result<Waker, V> {
-        let key = self.head;
-        if key == NIL {
+        if self.head == NIL {
             return Err(value);
         }
-        self.unlink(key);
-        let node = self.node_mut(key);
-        node.served = true;
+        let (waker, node) = self.serve_head();
         node.value = Some(value);
-        Ok(node.waker.take().expect("a linked waiter has a waker"))
+        Ok(waker)
     }
 
     /// Serves every waiter, leaving their values in their nodes; their
     /// wakers go to `wakes`.
     pub(crate) fn serve_all(&mut self, wakes: &mut Wakes) {
         while self.head != NIL {
-            let key = self.head;
-            self.unlink(key);
-            let node = self.node_mut(key);
-            node.served = true;
-            wakes.push(node.waker.take().expect("a linked waiter has a waker"));
+            wakes.push(self.serve_head().0);
         }
+    }
+
+    /// Unlinks the front waiter (there is one) and marks it served;
+    /// returns its waker and its node, for the caller's value.
+    #[inline]
+    fn serve_head(&mut self) -> (Waker, &mut Node<V>) {
+        let key = self.head;
+        self.unlink(key);
+        let node = self.node_mut(key);
+        node.served = true;
+        let waker = node.waker.take().expect("a linked waiter has a waker");
+        (waker, node)
     }
 
     /// Takes the waiter out, linked or served.
