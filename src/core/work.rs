@@ -9,6 +9,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
+use slab::Slab;
+
 use super::{Core, TimerEntry};
 use crate::callback::InlineFn;
 use crate::error::LoopClosed;
@@ -25,6 +27,17 @@ use crate::timer::TimerKey;
 pub(crate) struct LoopValueId {
     key: usize,
     generation: u64,
+}
+
+impl LoopValueId {
+    /// The value this id stands for in `values`, if it is still there (not
+    /// a later registration at the same key).
+    fn find(self, values: &Slab<(u64, Box<dyn Any>)>) -> Option<&dyn Any> {
+        match values.get(self.key) {
+            Some((g, value)) if *g == self.generation => Some(value.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 impl Core {
@@ -136,19 +149,15 @@ impl Core {
     /// Takes back the value registered as `id`, if still there.
     pub(crate) fn take_value(&self, id: LoopValueId) -> Option<Box<dyn Any>> {
         let mut values = self.values.borrow_mut();
-        match values.get(id.key) {
-            Some((g, _)) if *g == id.generation => Some(values.remove(id.key).1),
-            _ => None,
-        }
+        id.find(&values)?;
+        Some(values.remove(id.key).1)
     }
 
     /// A clone of the `Rc<T>` registered as `id`, if still there.
     pub(crate) fn shared_value<T: 'static>(&self, id: LoopValueId) -> Option<Rc<T>> {
-        let values = self.values.borrow();
-        match values.get(id.key) {
-            Some((g, value)) if *g == id.generation => value.downcast_ref::<Rc<T>>().cloned(),
-            _ => None,
-        }
+        id.find(&self.values.borrow())?
+            .downcast_ref::<Rc<T>>()
+            .cloned()
     }
 
     pub(crate) fn set_handler(&self, handler: Option<Handler>) {
