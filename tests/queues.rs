@@ -396,3 +396,84 @@ fn a_waker_may_use_the_queue_it_is_woken_from() {
     assert_eq!(peek.0.load(Ordering::Relaxed), 1, "woken, and saw the item");
     assert_eq!(poll(&mut get), Poll::Ready(Ok(5)));
 }
+
+/// A FIFO put hands its item straight to a waiting getter; until that
+/// getter runs the item is still the queue's: `len` counts it and a
+/// bounded queue is full with it. Taking it makes room for a waiting
+/// putter.
+#[test]
+fn an_item_in_a_getters_hand_counts_toward_len_and_the_limit() {
+    let q = Queue::bounded(1);
+    let mut get = q.get();
+    assert!(poll(&mut get).is_pending());
+    q.put_nowait(1).unwrap();
+    assert_eq!((q.len(), q.is_full()), (1, true));
+    assert!(matches!(q.put_nowait(2), Err(PutError::Full(2))));
+    let mut put = q.put(2);
+    assert!(poll(&mut put).is_pending(), "no room while 1 is in hand");
+    assert_eq!(poll(&mut get), Poll::Ready(Ok(1)));
+    assert_eq!(poll(&mut put), Poll::Ready(Ok(())), "let in as 1 was taken");
+    assert_eq!(q.get_nowait(), Ok(2));
+}
+
+/// A FIFO getter handed an item and dropped before it ran, with nobody
+/// else in line, gives the item back as the queue's next one, ahead of
+/// items put after it.
+#[test]
+fn a_handed_item_whose_getter_is_gone_is_the_next_item_again() {
+    let q = Queue::new();
+    let mut get = q.get();
+    assert!(poll(&mut get).is_pending());
+    q.put_nowait("first").unwrap(); // handed to `get`
+    q.put_nowait("second").unwrap(); // stored
+    drop(get);
+    assert_eq!(q.len(), 2);
+    assert_eq!(q.get_nowait(), Ok("first"));
+    assert_eq!(q.get_nowait(), Ok("second"));
+}
+
+/// An immediate shutdown drops the items handed to getters that have not
+/// run, counts them done (so `join` ends), and those getters fail; on a
+/// LIFO queue, a getter holding a claim fails or is dropped cleanly too.
+#[test]
+fn an_immediate_shutdown_takes_back_items_handed_to_getters() {
+    let drops = Rc::new(Cell::new(0));
+    let q = Queue::new();
+    let (mut a, mut b) = (q.get(), q.get());
+    assert!(poll(&mut a).is_pending());
+    assert!(poll(&mut b).is_pending());
+    q.put_nowait(Dropped(drops.clone())).unwrap();
+    q.put_nowait(Dropped(drops.clone())).unwrap();
+    let mut join = q.join();
+    assert!(poll(&mut join).is_pending());
+    q.shutdown(true);
+    assert_eq!(drops.get(), 2, "both handed items dropped at the shutdown");
+    assert_eq!(q.len(), 0);
+    assert_eq!(poll(&mut join), Poll::Ready(()));
+    assert!(matches!(poll(&mut a), Poll::Ready(Err(GetError::ShutDown))));
+    drop(b); // served, never polled again: nothing left to pass on
+
+    let lifo = LifoQueue::new();
+    let (mut c, mut d) = (lifo.get(), lifo.get());
+    assert!(poll(&mut c).is_pending());
+    assert!(poll(&mut d).is_pending());
+    lifo.put_nowait(1).unwrap();
+    lifo.put_nowait(2).unwrap(); // claims for both
+    lifo.shutdown(true);
+    assert_eq!(poll(&mut c), Poll::Ready(Err(GetError::ShutDown)));
+    drop(d); // its claim is on an item that is gone
+    assert!(matches!(lifo.get_nowait(), Err(GetError::ShutDown)));
+}
+
+/// LIFO getters are served a claim, not an item: a served getter takes
+/// whichever item is newest when it runs, as asyncio's `LifoQueue` does.
+#[test]
+fn a_served_lifo_getter_takes_the_newest_item_when_it_runs() {
+    let q = LifoQueue::new();
+    let mut get = q.get();
+    assert!(poll(&mut get).is_pending());
+    q.put_nowait(1).unwrap(); // serves `get` a claim
+    q.put_nowait(2).unwrap();
+    assert_eq!(poll(&mut get), Poll::Ready(Ok(2)));
+    assert_eq!(q.get_nowait(), Ok(1));
+}

@@ -2,20 +2,31 @@
 //!
 //! # How waiting works
 //!
-//! Items always live in the queue's store; a waiting `get` is never handed
-//! an item, it is handed a *claim* on one. A `put` that finds getters
-//! waiting serves the first of them (in arrival order) and counts one more
-//! claimed item; a new `get` may take an item only if more are stored than
-//! claimed, so a getter that arrives later cannot take the item a waiting
-//! one was promised (waiters are served first come, first served). The
-//! served getter takes whichever item is next when it runs, as asyncio's
-//! does. If it is dropped before it runs, its claim passes to the next
-//! waiting getter, or back to the queue: nothing is lost and nothing stays
-//! claimed by a future that is gone.
+//! A `put` that finds getters waiting serves the first of them (in arrival
+//! order), so a getter that arrives later cannot take the item a waiting
+//! one was promised: waiters are served first come, first served. What the
+//! served getter is given depends on the order:
+//!
+//! - **FIFO** ([`Queue`]): the item itself. A getter waits only while
+//!   nothing is stored, so the item put is the next one anyway; it goes
+//!   straight into the getter's place in line, never through the store
+//!   (the two-task hand-off, the common case, costs no store push and pop).
+//!   Items in hand count in `len` and `is_full`, and an immediate
+//!   `shutdown` takes them back.
+//! - **LIFO and priority**: a *claim* on a stored item. The item stays in
+//!   the store, counted as claimed, and the getter takes whichever item is
+//!   next when it runs, as asyncio's does (a later put may be newer or
+//!   smaller); a new `get` may take an item only if more are stored than
+//!   claimed.
+//!
+//! A served getter dropped before it runs passes what it was given on: to
+//! the next waiting getter, or back to the queue (a FIFO item back at the
+//! front). Nothing is lost and nothing stays promised to a future that is
+//! gone.
 //!
 //! A `put` waiting for room in a bounded queue keeps its item in its place
 //! in line. A `get` that makes room serves the first waiting putter by
-//! moving that item into the store at once, so the item is in the queue
+//! moving that item into the queue at once, so the item is in the queue
 //! even if the putter's future is dropped before it runs; a putter dropped
 //! while still in line takes its item with it (that put never happened).
 
@@ -41,12 +52,15 @@ struct State<T, O> {
     items: O,
     /// The most items the queue holds; 0: no limit.
     maxsize: usize,
-    /// Stored items promised to getters that were served and have not run
-    /// yet.
+    /// Stored items promised to getters that were served a claim and have
+    /// not run yet (LIFO and priority queues).
     claimed: usize,
-    /// Waiting getters; a served node holds `Some(())` if it was given a
-    /// claim (not if it was woken by `shutdown`).
-    getters: WaitQueue<()>,
+    /// Items handed to getters that have not run yet (FIFO queues); still
+    /// the queue's, for `len`, `is_full` and an immediate `shutdown`.
+    in_hand: usize,
+    /// Waiting getters; a served node holds what it was given (nothing if
+    /// it was woken by `shutdown`).
+    getters: WaitQueue<Grant<T>>,
     /// Waiting putters, each with its item.
     putters: WaitQueue<T>,
     /// Items put and not yet marked done.
@@ -56,9 +70,22 @@ struct State<T, O> {
     shut_down: bool,
 }
 
+/// What a served getter was given.
+enum Grant<T> {
+    /// A claim on the next stored item.
+    Claim,
+    /// The item itself (FIFO).
+    Item(T),
+}
+
 impl<T, O: Order<T>> State<T, O> {
+    /// Items in the queue, stored or in a served getter's hand.
+    fn len(&self) -> usize {
+        self.items.len() + self.in_hand
+    }
+
     fn is_full(&self) -> bool {
-        self.maxsize > 0 && self.items.len() >= self.maxsize
+        self.maxsize > 0 && self.len() >= self.maxsize
     }
 
     /// Stored items no served getter has a claim on.
@@ -67,31 +94,69 @@ impl<T, O: Order<T>> State<T, O> {
     }
 
     fn push(&mut self, item: T, wakes: &mut Wakes) {
-        self.items.push(item);
         self.unfinished += 1;
-        self.serve_getters(wakes);
+        if O::HANDS_OFF && self.getters.waiting() > 0 {
+            // Getters wait only while nothing is stored: this is the next
+            // item.
+            self.hand(item, wakes);
+        } else {
+            self.items.push(item);
+            self.serve_getters(wakes);
+        }
     }
 
-    /// Gives claims on unclaimed items to waiting getters, first come first.
+    /// Serves the first waiting getter (there is one) with `item`.
+    #[inline]
+    fn hand(&mut self, item: T, wakes: &mut Wakes) {
+        let Ok(waker) = self.getters.serve_front_with(Grant::Item(item)) else {
+            unreachable!("a getter waits");
+        };
+        self.in_hand += 1;
+        wakes.push(waker);
+    }
+
+    /// Gives claims on unclaimed items to waiting getters, first come
+    /// first (LIFO and priority queues).
     fn serve_getters(&mut self, wakes: &mut Wakes) {
         while self.unclaimed() > 0 {
-            match self.getters.serve_front_with(()) {
+            match self.getters.serve_front_with(Grant::Claim) {
                 Ok(waker) => {
                     self.claimed += 1;
                     wakes.push(waker);
                 }
-                Err(()) => break,
+                Err(_) => break,
             }
         }
     }
 
-    /// Takes the next item, for a getter that had a claim on it or found
-    /// it unclaimed, and lets a waiting putter into the room it leaves.
+    /// Takes the next stored item, for a getter that had a claim on it or
+    /// found it unclaimed, and lets waiting putters into the room it
+    /// leaves.
     fn pop(&mut self, claim: bool, wakes: &mut Wakes) -> Option<T> {
         if claim {
             self.claimed = self.claimed.saturating_sub(1);
         }
         let item = self.items.pop()?;
+        if self.putters.waiting() > 0 {
+            self.admit_putters(wakes);
+        }
+        Some(item)
+    }
+
+    /// Takes an item a getter was handed out of the count, and lets
+    /// waiting putters into the room it leaves.
+    #[inline]
+    fn took_from_hand(&mut self, wakes: &mut Wakes) {
+        self.in_hand -= 1;
+        if self.putters.waiting() > 0 {
+            self.admit_putters(wakes);
+        }
+    }
+
+    /// Moves the items of the first waiting putters into the queue while
+    /// there is room.
+    #[inline(never)]
+    fn admit_putters(&mut self, wakes: &mut Wakes) {
         while self.putters.waiting() > 0 && !self.is_full() {
             let Some((waker, item)) = self.putters.serve_front() else {
                 break;
@@ -99,7 +164,47 @@ impl<T, O: Order<T>> State<T, O> {
             self.push(item.expect("a waiting putter holds its item"), wakes);
             wakes.push(waker);
         }
-        Some(item)
+    }
+
+    /// Takes every item out, stored or in a served getter's hand (those
+    /// getters then fail, as if they came after the drain), and counts
+    /// them done: an immediate `shutdown`.
+    fn drain(&mut self) -> Vec<T> {
+        let mut items = self.items.take_all();
+        items.extend(
+            self.getters
+                .served_values()
+                .filter_map(|grant| match grant.take() {
+                    Some(Grant::Item(item)) => Some(item),
+                    claim => {
+                        *grant = claim;
+                        None
+                    }
+                }),
+        );
+        self.unfinished = self.unfinished.saturating_sub(items.len());
+        self.claimed = 0;
+        self.in_hand = 0;
+        items
+    }
+
+    /// Passes on what a served getter that is gone was given.
+    fn pass_on(&mut self, grant: Grant<T>, wakes: &mut Wakes) {
+        match grant {
+            Grant::Claim => {
+                // (0 already if an immediate `shutdown` dropped the items.)
+                self.claimed = self.claimed.saturating_sub(1);
+                self.serve_getters(wakes);
+            }
+            Grant::Item(item) => {
+                self.in_hand -= 1;
+                if self.getters.waiting() > 0 {
+                    self.hand(item, wakes);
+                } else {
+                    self.items.push_front(item); // the next item again
+                }
+            }
+        }
     }
 }
 
@@ -110,6 +215,7 @@ impl<T, O: Order<T>> Core<T, O> {
                 items: O::default(),
                 maxsize,
                 claimed: 0,
+                in_hand: 0,
                 getters: WaitQueue::default(),
                 putters: WaitQueue::default(),
                 unfinished: 0,
@@ -170,7 +276,7 @@ impl<T, O: Order<T>> Core<T, O> {
     }
 
     fn len(&self) -> usize {
-        self.inner.borrow().items.len()
+        self.inner.borrow().len()
     }
 
     fn is_full(&self) -> bool {
@@ -206,14 +312,7 @@ impl<T, O: Order<T>> Core<T, O> {
         let mut wakes = Wakes::default();
         let mut state = self.inner.borrow_mut();
         state.shut_down = true;
-        let dropped = if immediate {
-            let items = state.items.take_all();
-            state.unfinished = state.unfinished.saturating_sub(items.len());
-            state.claimed = 0;
-            items
-        } else {
-            Vec::new()
-        };
+        let dropped = if immediate { state.drain() } else { Vec::new() };
         // Getters holding a claim keep it; the others have nothing to wait
         // for any more.
         if state.unclaimed() == 0 {
@@ -232,7 +331,7 @@ impl<T, O: Order<T>> Core<T, O> {
     fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.inner.borrow();
         f.debug_struct(name)
-            .field("len", &state.items.len())
+            .field("len", &state.len())
             .field("maxsize", &state.maxsize)
             .field("getters", &state.getters.waiting())
             .field("putters", &state.putters.waiting())
@@ -490,31 +589,26 @@ impl<T, O: Order<T>> Future for Get<'_, T, O> {
         let mut waker = WakerSource::new(cx.waker());
         let mut wakes = Wakes::default();
         let mut state = this.queue.inner.borrow_mut();
-        let claim = match &this.key {
-            Some(key) if state.getters.is_served(key) => {
-                let key = this.key.take().expect("checked above");
-                Some(state.getters.remove(key).value.is_some())
+        let item = match this.key.take() {
+            Some(key) if state.getters.is_served(&key) => match state.getters.remove(key).value {
+                Some(Grant::Item(item)) => {
+                    state.took_from_hand(&mut wakes);
+                    Some(item)
+                }
+                Some(Grant::Claim) => state.pop(true, &mut wakes),
+                // Served by `shutdown`: what is left unclaimed, if any.
+                None if state.unclaimed() > 0 => state.pop(false, &mut wakes),
+                None => None,
+            },
+            None if state.unclaimed() > 0 => state.pop(false, &mut wakes),
+            None if state.shut_down => None,
+            key => {
+                this.key = key;
+                let old = state.getters.wait(&mut this.key, &mut waker, || None);
+                drop(state);
+                drop(old);
+                return Poll::Pending;
             }
-            Some(_) => None,
-            None if state.unclaimed() > 0 => Some(false),
-            None if state.shut_down => {
-                this.done = true;
-                return Poll::Ready(Err(GetError::ShutDown));
-            }
-            None => None,
-        };
-        let Some(claim) = claim else {
-            let old = state.getters.wait(&mut this.key, &mut waker, || None);
-            drop(state);
-            drop(old);
-            return Poll::Pending;
-        };
-        // Served, or an item is free: take one (served by `shutdown`
-        // without a claim, there may be none).
-        let item = if claim || state.unclaimed() > 0 {
-            state.pop(claim, &mut wakes)
-        } else {
-            None
         };
         drop(state);
         wakes.wake();
@@ -530,11 +624,10 @@ impl<T, O: Order<T>> Drop for Get<'_, T, O> {
         };
         let mut wakes = Wakes::default();
         let mut state = self.queue.inner.borrow_mut();
-        let removed = state.getters.remove(key);
-        if removed.value.is_some() {
-            // A claim nobody will use: pass it on.
-            state.claimed -= 1;
-            state.serve_getters(&mut wakes);
+        let mut removed = state.getters.remove(key);
+        if let Some(grant) = removed.value.take() {
+            // Served, and it will never run: pass on what it was given.
+            state.pass_on(grant, &mut wakes);
         }
         drop(state);
         drop(removed);
@@ -738,8 +831,18 @@ impl std::error::Error for TaskDoneError {}
 /// The order a [`Queue`] gives its items in: [`Fifo`], [`Lifo`] or
 /// [`Smallest`]. Sealed: the three are all there is.
 pub trait Order<T>: Default + sealed::Sealed {
+    /// Whether a put hands its item straight to a waiting getter (only
+    /// where the item put is the one the getter would take: FIFO).
+    #[doc(hidden)]
+    const HANDS_OFF: bool = false;
     #[doc(hidden)]
     fn push(&mut self, item: T);
+    /// Puts back an item handed to a getter that is gone, as the next one
+    /// (used only where items are handed off).
+    #[doc(hidden)]
+    fn push_front(&mut self, item: T) {
+        self.push(item);
+    }
     #[doc(hidden)]
     fn pop(&mut self) -> Option<T>;
     #[doc(hidden)]
@@ -818,8 +921,12 @@ impl<T: Ord> Default for Smallest<T> {
 }
 
 impl<T> Order<T> for Fifo<T> {
+    const HANDS_OFF: bool = true;
     fn push(&mut self, item: T) {
         self.0.push_back(item);
+    }
+    fn push_front(&mut self, item: T) {
+        self.0.push_front(item);
     }
     fn pop(&mut self) -> Option<T> {
         self.0.pop_front()

@@ -198,6 +198,16 @@ impl<V> WaitQueue<V> {
         }
     }
 
+    /// The values of the served waiters whose futures have not taken them
+    /// out yet, for the caller to take or leave.
+    pub(crate) fn served_values(&mut self) -> impl Iterator<Item = &mut Option<V>> {
+        self.spare
+            .iter_mut()
+            .chain(self.nodes.iter_mut().map(|(_, node)| node))
+            .filter(|node| node.served)
+            .map(|node| &mut node.value)
+    }
+
     /// Unlinks the front waiter (there is one) and marks it served;
     /// returns its waker and its node, for the caller's value.
     #[inline]
@@ -309,22 +319,26 @@ impl Wakes {
     }
 
     /// Wakes them all, in the order they were pushed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wake(self) {
         let Some(first) = self.first else {
             return; // nothing pushed (`rest` fills only after `first`)
         };
         first.wake();
         if !self.rest.is_empty() {
-            self.rest.into_iter().for_each(Waker::wake);
+            wake_all(self.rest);
         }
     }
-
     /// How many there are.
     #[cfg(test)]
     fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.rest.len()
     }
+}
+
+#[inline(never)]
+fn wake_all(wakers: Vec<Waker>) {
+    wakers.into_iter().for_each(Waker::wake);
 }
 
 #[cfg(test)]
