@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::core::{Core, TimerEntry};
 use crate::error::TimedOut;
+use crate::task::StoredWaker;
 use crate::timer::TimerKey;
 
 /// Waits until `duration` has passed (never less), without blocking the loop.
@@ -93,7 +94,7 @@ impl Future for Sleep {
                 }
             },
             SleepState::Unarmed => {
-                let entry = TimerEntry::Waker(cx.waker().clone());
+                let entry = TimerEntry::Waker(StoredWaker::new(cx.waker()));
                 match this.core.add_timer(this.deadline, entry) {
                     Ok(key) => {
                         this.state = SleepState::Armed(key);

@@ -325,3 +325,105 @@ fn dropping_the_owner_while_running_still_closes_on_the_loop_thread() {
     assert_eq!(dropped_on.get(), Some(thread::current().id()));
     thread::spawn(move || drop(waker)).join().unwrap();
 }
+
+/// A loop-local list keeps a task of the running loop by its loop-thread
+/// count, not a cloned waker (`task::stored_waker`). The entry may outlive
+/// the task's future: here the wait is moved out of its task, the task
+/// ends, and the event is set afterwards. The entry keeps the task's
+/// memory alive (no use after free, which Miri would see), the wake finds
+/// the task complete and does nothing, and dropping the wait frees it (no
+/// leak, which Miri would see too).
+#[test]
+fn a_kept_task_waker_outliving_its_future_wakes_nothing_and_frees_it() {
+    use evloop::sync::Event;
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::Pin;
+
+    type Parked = Rc<RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>>>;
+    let lp = EventLoop::new();
+    let ev = Event::new();
+    let parked: Parked = Rc::default();
+    let task = lp.ensure_future({
+        let (ev, parked) = (ev.clone(), parked.clone());
+        async move {
+            let mut wait: Pin<Box<dyn Future<Output = ()>>> = Box::pin(ev.wait());
+            // Registered under this task's waker, then handed out.
+            std::future::poll_fn(|cx| {
+                assert!(wait.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            *parked.borrow_mut() = Some(wait);
+        }
+    });
+    lp.run_until_complete(task).unwrap().unwrap();
+    ev.set(); // wakes the complete task: nothing happens
+    tick(&lp);
+    let mut wait = parked.borrow_mut().take().unwrap();
+    let noop = &mut std::task::Context::from_waker(Waker::noop());
+    assert_eq!(
+        wait.as_mut().poll(noop),
+        Poll::Ready(()),
+        "the set was seen"
+    );
+    drop(wait);
+    drop(lp);
+}
+
+/// Set from the host between `run_once` calls (no loop running on the
+/// thread), an event still wakes the task it keeps: through the loop's
+/// remote queue, picked up by the next iteration.
+#[test]
+fn a_kept_task_waker_woken_while_the_loop_is_not_running_is_not_lost() {
+    use evloop::sync::Event;
+    let lp = EventLoop::new();
+    let ev = Event::new();
+    let done = Rc::new(Cell::new(false));
+    let _task = lp.ensure_future({
+        let (ev, done) = (ev.clone(), done.clone());
+        async move {
+            ev.wait().await;
+            done.set(true);
+        }
+    });
+    tick(&lp);
+    assert!(!done.get());
+    ev.set();
+    for _ in 0..3 {
+        tick(&lp);
+    }
+    assert!(done.get());
+}
+
+/// A task waker of one loop used to wait on a primitive while another
+/// loop runs (or none does) is kept as a cloned waker and still wakes its
+/// own task.
+#[test]
+fn a_task_waker_of_another_loop_is_kept_as_a_clone() {
+    use evloop::sync::Event;
+    let a = EventLoop::new();
+    let slot = Rc::new(Cell::new(None));
+    let t = a.ensure_future(grab_waker(slot.clone()));
+    tick(&a);
+    let waker_of_a = slot.take().unwrap();
+    let ev = Event::new();
+    let b = EventLoop::new();
+    let waited = b
+        .run_until_complete({
+            let ev = ev.clone();
+            let waker_of_a = waker_of_a.clone();
+            async move {
+                let mut wait = std::pin::pin!(ev.wait());
+                let cx = &mut std::task::Context::from_waker(&waker_of_a);
+                std::future::Future::poll(wait.as_mut(), cx).is_pending() && {
+                    ev.set(); // wakes `a`'s task through its remote queue
+                    true
+                }
+            }
+        })
+        .unwrap();
+    assert!(waited);
+    drop(waker_of_a);
+    a.run_until_complete(t).unwrap().unwrap(); // grab_waker's second poll
+}

@@ -31,7 +31,7 @@ use crate::exception::ExceptionSource;
 use crate::io::sources::Dispatch;
 use crate::ready::Callback;
 use crate::stats::{bump, Counters};
-use crate::task::{RemoteJob, Runnable};
+use crate::task::{RemoteJob, Runnable, StoredWaker};
 use crate::timer::TimerKey;
 use crate::trace::What;
 use crate::watch::Ran;
@@ -212,7 +212,10 @@ impl Core {
     /// level-triggered fd callbacks (each re-arms its fd when it has run).
     fn run_dispatch(&self, dispatch: &mut Dispatch) {
         for w in dispatch.wakers.drain(..) {
-            self.wake_isolated(w);
+            match w {
+                StoredWaker::Other(w) => self.wake_isolated(w),
+                task => task.wake(),
+            }
         }
         let mut ready = self.sched.ready().borrow_mut();
         for (key, cb) in dispatch.callbacks.drain(..) {
@@ -342,8 +345,10 @@ impl Core {
                 bump(&self.counters.timers_fired);
                 let entry = timers.remove(key);
                 drop(timers);
-                if let Some(TimerEntry::Waker(w)) = entry {
-                    self.wake_isolated(w);
+                match entry {
+                    Some(TimerEntry::Waker(StoredWaker::Other(w))) => self.wake_isolated(w),
+                    Some(TimerEntry::Waker(task)) => task.wake(),
+                    _ => {}
                 }
             }
             Some(TimerEntry::Callback(_)) => {

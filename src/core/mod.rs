@@ -40,7 +40,6 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Waker;
 use std::time::Duration;
 
 use slab::Slab;
@@ -53,7 +52,7 @@ use crate::ready::Callback;
 use crate::stats::{bump, Counters, Stats};
 use crate::sys::timerfd::TimerFd;
 use crate::task::context::{self, EnterGuard};
-use crate::task::{LoopMemory, Remote, Scheduler};
+use crate::task::{LoopMemory, Remote, Scheduler, StoredWaker};
 use crate::timer::{TimerKey, Wheel};
 use crate::trace::Tracer;
 use crate::watch::Watch;
@@ -73,8 +72,9 @@ pub(crate) const DEFAULT_TICK_NS: u64 = 1_000_000;
 pub(crate) enum TimerEntry {
     /// `call_later` / `call_at`: queue the callback.
     Callback(Callback),
-    /// `sleep` / `wait_for`: wake the task.
-    Waker(Waker),
+    /// `sleep` / `wait_for`: wake the task (kept without an atomic count
+    /// if it is a task of this loop, see `task::StoredWaker`).
+    Waker(StoredWaker),
 }
 
 /// The loop-thread state, its fields grouped by what they serve.

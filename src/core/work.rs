@@ -17,7 +17,7 @@ use crate::error::LoopClosed;
 use crate::executor::ThreadPool;
 use crate::ready::Callback;
 use crate::stats::Counters;
-use crate::task::{Handler, Runnable};
+use crate::task::{Handler, Runnable, StoredWaker};
 use crate::timer::TimerKey;
 
 /// Identifies a value registered for a `Send` handle (a `LoopFuture` for a
@@ -100,7 +100,7 @@ impl Core {
             TimerEntry::Callback(_) => return None,
         };
         if !current {
-            let new = waker.clone();
+            let new = StoredWaker::new(waker); // no borrow held: may run foreign code
             let old = match self.timers.borrow_mut().get_mut(key) {
                 Some(TimerEntry::Waker(w)) => Some(std::mem::replace(w, new)),
                 _ => None, // the clone fired or removed it: nothing to refresh

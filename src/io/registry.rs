@@ -10,6 +10,7 @@ use crate::core::Core;
 use crate::error::LoopClosed;
 use crate::io::sources::{Direction, FdCallback, IoKey};
 use crate::sync::waiters::{self, WaiterSlot};
+use crate::task::StoredWaker;
 
 impl Core {
     /// Registers a mio source (edge-triggered, once for its lifetime).
@@ -44,7 +45,7 @@ impl Core {
     ) -> io::Result<()> {
         let result = self.poll.borrow().registry().deregister(source);
         let wakers = self.io.borrow_mut().remove(key);
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.into_iter().for_each(StoredWaker::wake);
         result
     }
 

@@ -27,9 +27,9 @@
 //! of the list (`sync::waiters`), so the lists never grow with abandoned
 //! waits.
 
+use crate::task::StoredWaker;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::task::Waker;
 
 use slab::Slab;
 
@@ -127,7 +127,7 @@ impl Source {
 /// carried out after it is released.
 #[derive(Default)]
 pub(crate) struct Dispatch {
-    pub(crate) wakers: Vec<Waker>,
+    pub(crate) wakers: Vec<StoredWaker>,
     pub(crate) callbacks: Vec<(IoKey, FdCallback)>,
 }
 
@@ -167,7 +167,7 @@ impl Sources {
 
     /// Removes the entry; its wakers and callbacks are handed back to be
     /// dropped (or woken) outside the borrow.
-    pub(crate) fn remove(&mut self, key: IoKey) -> Vec<Waker> {
+    pub(crate) fn remove(&mut self, key: IoKey) -> Vec<StoredWaker> {
         let mut wakers = Vec::new();
         if self.get(key).is_some() {
             let mut source = self.slab.remove(key.key as usize);
@@ -297,7 +297,9 @@ impl Sources {
     }
 
     /// Takes every entry's wakers and callbacks out (teardown).
-    pub(crate) fn drain(&mut self) -> Vec<(Vec<Waker>, Option<FdCallback>, Option<FdCallback>)> {
+    pub(crate) fn drain(
+        &mut self,
+    ) -> Vec<(Vec<StoredWaker>, Option<FdCallback>, Option<FdCallback>)> {
         self.slab
             .drain()
             .map(|mut s| {

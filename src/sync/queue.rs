@@ -106,7 +106,7 @@ impl<T, O: Order<T>> State<T, O> {
     }
 
     /// Serves the first waiting getter (there is one) with `item`.
-    #[inline]
+    #[inline(always)]
     fn hand(&mut self, item: T, wakes: &mut Wakes) {
         let Ok(waker) = self.getters.serve_front_with(Grant::Item(item)) else {
             unreachable!("a getter waits");
@@ -618,10 +618,19 @@ impl<T, O: Order<T>> Future for Get<'_, T, O> {
 }
 
 impl<T, O: Order<T>> Drop for Get<'_, T, O> {
+    #[inline]
     fn drop(&mut self) {
-        let Some(key) = self.key.take() else {
-            return;
-        };
+        if let Some(key) = self.key.take() {
+            self.leave(key);
+        }
+    }
+}
+
+impl<T, O: Order<T>> Get<'_, T, O> {
+    /// Dropped while in line, or served and never run: leaves the line,
+    /// passing on what it was served.
+    #[inline(never)]
+    fn leave(&mut self, key: WaiterKey) {
         let mut wakes = Wakes::default();
         let mut state = self.queue.inner.borrow_mut();
         let mut removed = state.getters.remove(key);

@@ -25,6 +25,8 @@ use std::task::Waker;
 
 use slab::Slab;
 
+use crate::task::StoredWaker;
+
 /// No node (the end of the list).
 const NIL: usize = usize::MAX;
 /// The key of the node outside the slab (slab keys stay far below).
@@ -42,10 +44,23 @@ struct Node<V> {
     /// Taken off the list by [`WaitQueue::serve_front`]; the node waits
     /// for its future to remove it.
     served: bool,
-    waker: Option<Waker>,
+    waker: Option<StoredWaker>,
     /// What the waiter brought or was given (a bounded queue's putter
     /// keeps its item here until it is served).
     value: Option<V>,
+}
+
+impl<V> Node<V> {
+    /// The spare node while nobody uses it.
+    fn blank() -> Node<V> {
+        Node {
+            prev: NIL,
+            next: NIL,
+            served: false,
+            waker: None,
+            value: None,
+        }
+    }
 }
 
 /// Waiters in arrival order (see the module docs).
@@ -53,7 +68,10 @@ pub(crate) struct WaitQueue<V> {
     /// One node kept outside the slab, at key [`SPARE`]: used whenever it
     /// is free, so a waiter alone (the common case: a consumer waiting on
     /// its queue, a task on its lock) costs no slab insertion or removal.
-    spare: Option<Node<V>>,
+    /// It stays in place, filled and emptied field by field (no moves of
+    /// the whole node in and out of an `Option`).
+    spare: Node<V>,
+    spare_in_use: bool,
     nodes: Slab<Node<V>>,
     head: usize,
     tail: usize,
@@ -64,7 +82,8 @@ pub(crate) struct WaitQueue<V> {
 impl<V> Default for WaitQueue<V> {
     fn default() -> WaitQueue<V> {
         WaitQueue {
-            spare: None,
+            spare: Node::blank(),
+            spare_in_use: false,
             nodes: Slab::new(),
             head: NIL,
             tail: NIL,
@@ -81,7 +100,7 @@ pub(crate) struct Removed<V> {
     pub(crate) value: Option<V>,
     /// Its waker, kept only so that it drops with this value, after the
     /// caller's borrow.
-    _waker: Option<Waker>,
+    _waker: Option<StoredWaker>,
 }
 
 impl<V> WaitQueue<V> {
@@ -95,24 +114,29 @@ impl<V> WaitQueue<V> {
     /// out yet).
     #[cfg(test)]
     pub(crate) fn nodes(&self) -> usize {
-        usize::from(self.spare.is_some()) + self.nodes.len()
+        usize::from(self.spare_in_use) + self.nodes.len()
     }
 
     /// Adds a waiter at the back.
     #[inline]
-    pub(crate) fn push_back(&mut self, waker: Waker, value: Option<V>) -> WaiterKey {
-        let node = Node {
-            prev: self.tail,
-            next: NIL,
-            served: false,
-            waker: Some(waker),
-            value,
-        };
-        let key = if self.spare.is_none() {
-            self.spare = Some(node);
-            SPARE
+    pub(crate) fn push_back(&mut self, waker: StoredWaker, value: Option<V>) -> WaiterKey {
+        let key = if self.spare_in_use {
+            self.nodes.insert(Node {
+                prev: self.tail,
+                next: NIL,
+                served: false,
+                waker: Some(waker),
+                value,
+            })
         } else {
-            self.nodes.insert(node)
+            self.spare_in_use = true;
+            let spare = &mut self.spare;
+            spare.prev = self.tail;
+            spare.next = NIL;
+            spare.served = false;
+            spare.waker = Some(waker);
+            spare.value = value;
+            SPARE
         };
         match self.tail {
             NIL => self.head = key,
@@ -143,7 +167,7 @@ impl<V> WaitQueue<V> {
     /// Stores `waker` for the waiter; returns the one it replaces, to drop
     /// after the caller's borrow.
     #[inline]
-    pub(crate) fn set_waker(&mut self, key: &WaiterKey, waker: Waker) -> Option<Waker> {
+    pub(crate) fn set_waker(&mut self, key: &WaiterKey, waker: StoredWaker) -> Option<StoredWaker> {
         self.node_mut(key.0).waker.replace(waker)
     }
 
@@ -156,7 +180,7 @@ impl<V> WaitQueue<V> {
         key: &mut Option<WaiterKey>,
         waker: &mut WakerSource<'_>,
         value: impl FnOnce() -> Option<V>,
-    ) -> Option<Waker> {
+    ) -> Option<StoredWaker> {
         match key {
             None => {
                 *key = Some(self.push_back(waker.take(), value()));
@@ -170,7 +194,7 @@ impl<V> WaitQueue<V> {
     /// Serves the front waiter: unlinks it and takes out its waker and its
     /// value. `None` if nobody waits.
     #[inline]
-    pub(crate) fn serve_front(&mut self) -> Option<(Waker, Option<V>)> {
+    pub(crate) fn serve_front(&mut self) -> Option<(StoredWaker, Option<V>)> {
         if self.head == NIL {
             return None;
         }
@@ -181,7 +205,7 @@ impl<V> WaitQueue<V> {
     /// Serves the front waiter with `value` (left in its node for its
     /// future); returns its waker, or gives `value` back if nobody waits.
     #[inline]
-    pub(crate) fn serve_front_with(&mut self, value: V) -> Result<Waker, V> {
+    pub(crate) fn serve_front_with(&mut self, value: V) -> Result<StoredWaker, V> {
         if self.head == NIL {
             return Err(value);
         }
@@ -201,8 +225,9 @@ impl<V> WaitQueue<V> {
     /// The values of the served waiters whose futures have not taken them
     /// out yet, for the caller to take or leave.
     pub(crate) fn served_values(&mut self) -> impl Iterator<Item = &mut Option<V>> {
-        self.spare
-            .iter_mut()
+        let spare = self.spare_in_use.then_some(&mut self.spare);
+        spare
+            .into_iter()
             .chain(self.nodes.iter_mut().map(|(_, node)| node))
             .filter(|node| node.served)
             .map(|node| &mut node.value)
@@ -211,7 +236,7 @@ impl<V> WaitQueue<V> {
     /// Unlinks the front waiter (there is one) and marks it served;
     /// returns its waker and its node, for the caller's value.
     #[inline]
-    fn serve_head(&mut self) -> (Waker, &mut Node<V>) {
+    fn serve_head(&mut self) -> (StoredWaker, &mut Node<V>) {
         let key = self.head;
         self.unlink(key);
         let node = self.node_mut(key);
@@ -226,21 +251,33 @@ impl<V> WaitQueue<V> {
         if !self.node(key.0).served {
             self.unlink(key.0);
         }
-        let node = match key.0 {
-            SPARE => self.spare.take().expect("the spare node is in use"),
-            key => self.nodes.remove(key),
-        };
-        Removed {
-            served: node.served,
-            value: node.value,
-            _waker: node.waker,
+        match key.0 {
+            SPARE => {
+                self.spare_in_use = false;
+                Removed {
+                    served: self.spare.served,
+                    value: self.spare.value.take(),
+                    _waker: self.spare.waker.take(),
+                }
+            }
+            key => {
+                let node = self.nodes.remove(key);
+                Removed {
+                    served: node.served,
+                    value: node.value,
+                    _waker: node.waker,
+                }
+            }
         }
     }
 
     #[inline]
     fn node(&self, key: usize) -> &Node<V> {
         match key {
-            SPARE => self.spare.as_ref().expect("the spare node is in use"),
+            SPARE => {
+                debug_assert!(self.spare_in_use, "the spare node is in use");
+                &self.spare
+            }
             key => &self.nodes[key],
         }
     }
@@ -248,7 +285,10 @@ impl<V> WaitQueue<V> {
     #[inline]
     fn node_mut(&mut self, key: usize) -> &mut Node<V> {
         match key {
-            SPARE => self.spare.as_mut().expect("the spare node is in use"),
+            SPARE => {
+                debug_assert!(self.spare_in_use, "the spare node is in use");
+                &mut self.spare
+            }
             key => &mut self.nodes[key],
         }
     }
@@ -272,17 +312,19 @@ impl<V> WaitQueue<V> {
 ///
 /// Made before the primitive's state is borrowed: a waker of another
 /// executor is cloned right away (its clone may run code that comes back
-/// to the primitive), evloop's own task waker only when it is needed (its
-/// clone runs no foreign code, so it may happen under the borrow).
+/// to the primitive), evloop's own task waker only when it is needed (it
+/// runs no foreign code, so it may happen under the borrow; a task of the
+/// running loop is kept without an atomic count, see [`StoredWaker`]).
 pub(crate) struct WakerSource<'a> {
     waker: &'a Waker,
-    foreign: Option<Waker>,
+    foreign: Option<StoredWaker>,
 }
 
 impl<'a> WakerSource<'a> {
     #[inline]
     pub(crate) fn new(waker: &'a Waker) -> WakerSource<'a> {
-        let foreign = (!crate::task::is_task_waker(waker)).then(|| waker.clone());
+        let foreign =
+            (!crate::task::is_task_waker(waker)).then(|| StoredWaker::Other(waker.clone()));
         WakerSource { waker, foreign }
     }
 
@@ -292,10 +334,12 @@ impl<'a> WakerSource<'a> {
         self.waker
     }
 
-    /// A clone to store.
+    /// The waker to store.
     #[inline]
-    pub(crate) fn take(&mut self) -> Waker {
-        self.foreign.take().unwrap_or_else(|| self.waker.clone())
+    pub(crate) fn take(&mut self) -> StoredWaker {
+        self.foreign
+            .take()
+            .unwrap_or_else(|| StoredWaker::new(self.waker))
     }
 }
 
@@ -304,13 +348,13 @@ impl<'a> WakerSource<'a> {
 /// allocates nothing either.
 #[derive(Default)]
 pub(crate) struct Wakes {
-    first: Option<Waker>,
-    rest: Vec<Waker>,
+    first: Option<StoredWaker>,
+    rest: Vec<StoredWaker>,
 }
 
 impl Wakes {
     #[inline]
-    pub(crate) fn push(&mut self, waker: Waker) {
+    pub(crate) fn push(&mut self, waker: StoredWaker) {
         if self.first.is_none() {
             self.first = Some(waker);
         } else {
@@ -337,16 +381,16 @@ impl Wakes {
 }
 
 #[inline(never)]
-fn wake_all(wakers: Vec<Waker>) {
-    wakers.into_iter().for_each(Waker::wake);
+fn wake_all(wakers: Vec<StoredWaker>) {
+    wakers.into_iter().for_each(StoredWaker::wake);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn noop() -> Waker {
-        Waker::noop().clone()
+    fn noop() -> StoredWaker {
+        StoredWaker::Other(Waker::noop().clone())
     }
 
     #[test]

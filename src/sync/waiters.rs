@@ -22,14 +22,18 @@
 //! the same state; doing it under the borrow would panic with
 //! `BorrowMutError`. [`register`] therefore decides under the borrow, clones
 //! after releasing it, and drops a replaced waker after the borrow too.
-//! evloop's own task wakers are the exception: their clone runs no foreign
-//! code, so they are cloned in place, with one borrow (the common case,
-//! and the hot path of two tasks waking each other).
+//! evloop's own task wakers are the exception: keeping one runs no foreign
+//! code, so it is stored in place, with one borrow (the common case, and
+//! the hot path of two tasks waking each other). A task of the loop
+//! running on this thread is kept as a [`StoredWaker::Task`], without
+//! touching the task's atomic count.
 
 use std::cell::RefCell;
 use std::task::Waker;
 
 use slab::Slab;
+
+use crate::task::StoredWaker;
 
 /// Where one waiting future's waker sits in a [`WaiterList`]: a slab key
 /// and the epoch it was stored in. 8 bytes, with a sentinel for "nowhere"
@@ -74,8 +78,8 @@ impl Default for WaiterSlot {
 /// insertion, removal or scan. Further waiters go to the slab.
 #[derive(Default)]
 pub(crate) struct WaiterList {
-    first: Option<Waker>,
-    wakers: Slab<Waker>,
+    first: Option<StoredWaker>,
+    wakers: Slab<StoredWaker>,
     /// Bumped each time every waiter is taken out: slots of an earlier
     /// epoch are stale.
     epoch: u32,
@@ -104,7 +108,7 @@ impl WaiterList {
 
     /// The entry `slot` stands for, if it is still in the list.
     #[inline]
-    fn get(&self, slot: WaiterSlot) -> Option<&Waker> {
+    fn get(&self, slot: WaiterSlot) -> Option<&StoredWaker> {
         if !slot.is_some() || slot.epoch != self.epoch {
             return None;
         }
@@ -116,7 +120,7 @@ impl WaiterList {
 
     /// The entry `slot` stands for, mutably (see [`WaiterList::get`]).
     #[inline]
-    fn get_mut(&mut self, slot: WaiterSlot) -> Option<&mut Waker> {
+    fn get_mut(&mut self, slot: WaiterSlot) -> Option<&mut StoredWaker> {
         if !slot.is_some() || slot.epoch != self.epoch {
             return None;
         }
@@ -137,7 +141,11 @@ impl WaiterList {
     /// that is still in the list, in a new one otherwise. Returns the waker
     /// it replaced, for the caller to drop after releasing its borrow.
     #[inline]
-    pub(crate) fn store(&mut self, slot: &mut WaiterSlot, waker: Waker) -> Option<Waker> {
+    pub(crate) fn store(
+        &mut self,
+        slot: &mut WaiterSlot,
+        waker: StoredWaker,
+    ) -> Option<StoredWaker> {
         if let Some(entry) = self.get_mut(*slot) {
             return Some(std::mem::replace(entry, waker));
         }
@@ -165,7 +173,7 @@ impl WaiterList {
     /// stops waiting), if still there; returns its waker for the caller to
     /// drop after releasing its borrow.
     #[inline]
-    pub(crate) fn remove(&mut self, slot: &mut WaiterSlot) -> Option<Waker> {
+    pub(crate) fn remove(&mut self, slot: &mut WaiterSlot) -> Option<StoredWaker> {
         let waker = match self.get(*slot) {
             None => None,
             Some(_) if slot.key == FIRST_KEY => self.first.take(),
@@ -178,7 +186,7 @@ impl WaiterList {
     /// Takes every waker out, for the caller to wake after releasing its
     /// borrow, and starts a new epoch.
     #[inline]
-    pub(crate) fn take_all(&mut self, out: &mut Vec<Waker>) {
+    pub(crate) fn take_all(&mut self, out: &mut Vec<StoredWaker>) {
         self.empty_into(|w| out.push(w));
     }
 
@@ -190,7 +198,7 @@ impl WaiterList {
     /// wake after releasing its borrow.
     #[inline]
     pub(crate) fn wake_all(&mut self, foreign: &mut Vec<Waker>) {
-        self.empty_into(|w| wake_one(w, foreign));
+        self.empty_into(|w| w.wake_or_defer(foreign));
     }
 
     /// Hands every waker to `f` and starts a new epoch. An empty list has
@@ -198,7 +206,7 @@ impl WaiterList {
     /// removed), so it needs no new epoch: the common case of an event for
     /// a direction nobody waits on costs nothing.
     #[inline]
-    fn empty_into(&mut self, mut f: impl FnMut(Waker)) {
+    fn empty_into(&mut self, mut f: impl FnMut(StoredWaker)) {
         let first = self.first.take();
         if first.is_none() && self.wakers.is_empty() {
             return;
@@ -211,23 +219,13 @@ impl WaiterList {
     }
 }
 
-/// Wakes an evloop task waker in place, or hands any other to `foreign`
-/// (see [`WaiterList::wake_all`]).
-fn wake_one(waker: Waker, foreign: &mut Vec<Waker>) {
-    if crate::task::is_task_waker(&waker) {
-        waker.wake();
-    } else {
-        foreign.push(waker);
-    }
-}
-
 /// Registers `waker` for the future whose slot is `slot`, in the list that
 /// `list` finds inside `cell`, for as long as `list` finds one (`None`:
 /// the wait is over, nothing is registered). Returns whether the future
 /// is registered (then it waits: `Poll::Pending`).
 ///
-/// A clone of `waker` is made only if the slot does not hold an
-/// equivalent waker already. An evloop task waker is cloned in place; any
+/// `waker` is kept only if the slot does not hold an equivalent one
+/// already. An evloop task waker is kept in place; any
 /// other is cloned outside the borrow, as a replaced waker is dropped (see
 /// the module docs).
 #[inline]
@@ -244,11 +242,11 @@ pub(crate) fn register<T>(
     if waiters.is_current(*slot, waker) {
         return true;
     }
-    if !crate::task::is_task_waker(waker) {
+    let Some(stored) = StoredWaker::try_new(waker) else {
         drop(state);
         return register_foreign(cell, slot, waker, list);
-    }
-    let old = waiters.store(slot, waker.clone());
+    };
+    let old = waiters.store(slot, stored);
     drop(state);
     drop(old);
     true
@@ -265,7 +263,7 @@ fn register_foreign<T>(
     waker: &Waker,
     mut list: impl FnMut(&mut T) -> Option<&mut WaiterList>,
 ) -> bool {
-    let clone = waker.clone();
+    let clone = StoredWaker::Other(waker.clone());
     let mut state = cell.borrow_mut();
     let Some(waiters) = list(&mut state) else {
         drop(state);
@@ -325,14 +323,14 @@ mod tests {
         let (a, a_count) = waker();
         let (b, b_count) = waker();
         let (mut sa, mut sb) = (WaiterSlot::NONE, WaiterSlot::NONE);
-        assert!(list.store(&mut sa, a).is_none());
-        assert!(list.store(&mut sb, b).is_none());
+        assert!(list.store(&mut sa, StoredWaker::Other(a)).is_none());
+        assert!(list.store(&mut sb, StoredWaker::Other(b)).is_none());
         assert!(list.remove(&mut sa).is_some());
         assert_eq!(list.len(), 1);
         assert_eq!(sa, WaiterSlot::NONE);
         let mut out = Vec::new();
         list.take_all(&mut out);
-        out.into_iter().for_each(Waker::wake);
+        out.into_iter().for_each(StoredWaker::wake);
         assert_eq!(a_count.0.load(Ordering::Relaxed), 0);
         assert_eq!(b_count.0.load(Ordering::Relaxed), 1);
     }
@@ -343,10 +341,10 @@ mod tests {
         let (a, _) = waker();
         let (b, _) = waker();
         let mut sa = WaiterSlot::NONE;
-        list.store(&mut sa, a);
+        list.store(&mut sa, StoredWaker::Other(a));
         list.take_all(&mut Vec::new()); // a was woken: its slot is stale
         let mut sb = WaiterSlot::NONE;
-        list.store(&mut sb, b);
+        list.store(&mut sb, StoredWaker::Other(b));
         assert_eq!(sa.key, sb.key, "the key (the inline first entry) is reused");
         assert!(
             list.remove(&mut sa).is_none(),
@@ -363,7 +361,7 @@ mod tests {
         let wakers: Vec<_> = (0..5).map(|_| waker()).collect();
         let mut slots = [WaiterSlot::NONE; 5];
         for ((w, _), slot) in wakers.iter().zip(&mut slots) {
-            list.store(slot, w.clone());
+            list.store(slot, StoredWaker::Other(w.clone()));
         }
         assert_eq!(slots[0].key, FIRST_KEY);
         assert!(slots[1..].iter().all(|s| s.key < FIRST_KEY));
@@ -371,13 +369,13 @@ mod tests {
         assert!(list.remove(&mut slots[0]).is_some());
         let (late, late_count) = waker();
         let mut late_slot = WaiterSlot::NONE;
-        list.store(&mut late_slot, late);
+        list.store(&mut late_slot, StoredWaker::Other(late));
         assert_eq!(late_slot.key, FIRST_KEY);
         assert_eq!(list.len(), 5);
         let mut out = Vec::new();
         list.take_all(&mut out);
         assert_eq!(out.len(), 5);
-        out.into_iter().for_each(Waker::wake);
+        out.into_iter().for_each(StoredWaker::wake);
         assert_eq!(wakers[0].1 .0.load(Ordering::Relaxed), 0, "it left");
         assert!(wakers[1..]
             .iter()
@@ -395,11 +393,14 @@ mod tests {
         let mut list = WaiterList::default();
         let (a, _) = waker();
         let mut slot = WaiterSlot::NONE;
-        list.store(&mut slot, a.clone());
+        list.store(&mut slot, StoredWaker::Other(a.clone()));
         assert!(list.is_current(slot, &a));
         let (b, _) = waker();
         assert!(!list.is_current(slot, &b));
-        assert!(list.store(&mut slot, b).is_some(), "replaced in place");
+        assert!(
+            list.store(&mut slot, StoredWaker::Other(b)).is_some(),
+            "replaced in place"
+        );
         assert_eq!(list.len(), 1);
     }
 

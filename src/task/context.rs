@@ -10,7 +10,7 @@
 //! syscall); woken anywhere else, it goes through the loop's remote queue.
 
 use std::any::{Any, TypeId};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::raw::RawTask;
@@ -28,6 +28,12 @@ struct Running {
 
 thread_local! {
     static CURRENT: RefCell<Option<Running>> = const { RefCell::new(None) };
+    /// The running loop's scheduler as a plain pointer, for the hot paths
+    /// (a wake, keeping a waker): a `Cell` of a pointer has no destructor,
+    /// so reading it is one thread-local load, where `CURRENT` costs a
+    /// registration check and a `RefCell` borrow. Set and cleared together
+    /// with `CURRENT`, whose `Rc` keeps the scheduler alive meanwhile.
+    static SCHEDULER: Cell<*const Scheduler> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Marks a loop as running on this thread until the guard drops: its
@@ -45,6 +51,7 @@ pub(crate) fn enter<T: 'static>(scheduler: &Rc<Scheduler>, owner: Rc<T>) -> Opti
             owner,
             owner_type: TypeId::of::<T>(),
         });
+        SCHEDULER.with(|s| s.set(Rc::as_ptr(scheduler)));
         Some(EnterGuard(()))
     })
 }
@@ -54,6 +61,8 @@ pub(crate) struct EnterGuard(());
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
+        // The pointer goes first: the scheduler may go with the `Rc`.
+        let _ = SCHEDULER.try_with(|s| s.set(std::ptr::null()));
         // Take the `Rc`s out before dropping them, outside the borrow.
         let running = CURRENT.try_with(|c| c.borrow_mut().take()).ok().flatten();
         drop(running);
@@ -87,17 +96,27 @@ pub(crate) fn with_scheduler<R>(f: impl FnOnce(&Rc<Scheduler>) -> R) -> Option<R
         .flatten()
 }
 
+/// Runs `f` with the running loop's scheduler, read through the plain
+/// pointer (the hot paths); `None` if no loop runs here. `f` must not end
+/// the loop's run (it is called with scheduling work only, no user code).
+#[inline]
+pub(crate) fn with_running_scheduler<R>(f: impl FnOnce(&Scheduler) -> R) -> Option<R> {
+    let scheduler = SCHEDULER.with(Cell::get);
+    if scheduler.is_null() {
+        return None;
+    }
+    // SAFETY: non-null only between `enter` and its guard's drop, while
+    // `CURRENT` holds an `Rc` of this scheduler; `f` does not end the run
+    // (the caller's promise), so the guard cannot drop during the call.
+    Some(f(unsafe { &*scheduler }))
+}
+
 /// Wakes `task`: onto the ready queue if its loop is running on this
 /// thread, through the loop's remote queue otherwise (another thread, the
 /// loop not running, or this thread's thread-local already destroyed).
+#[inline]
 pub(crate) fn wake(task: &RawTask) {
-    let local = CURRENT
-        .try_with(|c| match &*c.borrow() {
-            Some(r) => r.scheduler.schedule(task),
-            None => false,
-        })
-        .unwrap_or(false);
-    if !local {
+    if !with_running_scheduler(|s| s.schedule(task)).unwrap_or(false) {
         wake_remote(task);
     }
 }

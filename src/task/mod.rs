@@ -8,6 +8,8 @@
 //! - `scheduler`: what tasks need from their loop (ready queue, registry,
 //!   remote queue, names, reports);
 //! - `context`: the thread-local that points at the running loop;
+//! - `stored_waker`: a waker as the loop-local waiter lists keep it
+//!   (no atomic count for a task of the running loop);
 //! - `join`: the typed [`Task`] handle users hold;
 //! - `info`: what the loop tells about its tasks.
 
@@ -18,6 +20,7 @@ mod join;
 mod raw;
 mod scheduler;
 mod state;
+mod stored_waker;
 
 pub(crate) use alloc::{
     decay as decay_task_memory, kept_bytes as task_memory_kept, trim_idle as trim_task_memory,
@@ -27,3 +30,4 @@ pub use info::{TaskInfo, TaskState};
 pub use join::Task;
 pub(crate) use raw::{is_task_waker, LocalRef, Payload, TaskEntry};
 pub(crate) use scheduler::{Handler, Remote, RemoteJob, Runnable, Scheduler};
+pub(crate) use stored_waker::StoredWaker;

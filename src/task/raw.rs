@@ -540,6 +540,31 @@ fn waker_view<'a>(waker: &'a Waker, scheduler: &'a Scheduler) -> Option<View<'a>
     Arc::ptr_eq(&header.owner, scheduler.remote()).then(|| View::new(header))
 }
 
+/// A loop-thread reference to the task behind `waker`, if it is a task
+/// waker of `scheduler`'s loop (so this is its thread) and the task is not
+/// complete. Such a task is held by its registry entry (or, during the
+/// teardown, by the list the registry was drained into), so `Local::refs`
+/// is at least 1 and one more needs no atomic.
+pub(crate) fn local_ref(waker: &Waker, scheduler: &Scheduler) -> Option<LocalRef> {
+    let view = waker_view(waker, scheduler)?;
+    // SAFETY: `waker_view` checked it is an evloop task waker, whose data
+    // is a live task header it holds a reference to.
+    let ptr = unsafe { NonNull::new_unchecked(waker.data() as *mut Header) };
+    // SAFETY: as above; alive for this call.
+    if unsafe { header(ptr) }.state.is_complete() {
+        return None;
+    }
+    let refs = &view.local.refs;
+    debug_assert!(refs.get() > 0, "a task that is not complete has an owner");
+    refs.set(refs.get() + 1);
+    Some(LocalRef {
+        raw: ManuallyDrop::new(RawTask {
+            ptr,
+            _not_send: PhantomData,
+        }),
+    })
+}
+
 /// A ready-queue entry for a task: a pointer that owns no reference
 /// (invariant 2 says why the task is alive while it is queued). `!Send`,
 /// not `Copy`: only the task layer makes one, when it pushes an entry.
