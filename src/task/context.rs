@@ -1,5 +1,5 @@
-//! The one piece of thread-local state: which loop is running on this
-//! thread.
+//! The thread-local state: which loop is running on this thread (and,
+//! beside it, a plain pointer to its scheduler for the hot paths).
 //!
 //! It holds what tasks need to schedule themselves — the running loop's
 //! [`Scheduler`] — and, for the layers above, the loop itself, as an
