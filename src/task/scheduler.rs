@@ -253,7 +253,9 @@ impl Scheduler {
                 // borrowed meanwhile.
                 let registry = self.registry.borrow();
                 if let Some(waiter) = registry.get(key).filter(|t| t.addr() == task) {
-                    self.schedule(waiter);
+                    // Refused (the ready queue borrowed right now): through
+                    // the remote queue, as any wake, rather than lost.
+                    self.wake(waiter);
                 }
             }
         }
