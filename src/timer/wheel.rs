@@ -254,7 +254,9 @@ impl<T> Wheel<T> {
             self.now_tick = now_tick;
         }
         // Lists are unordered and cascading mixes them: order this batch.
-        batch.sort_unstable_by_key(|&(deadline, seq, _)| (deadline, seq));
+        batch.sort_unstable_by_key(|&(deadline, seq, _)| {
+            u128::from(deadline) << 64 | u128::from(seq)
+        });
         out.extend(batch.drain(..).map(|(_, _, key)| key));
         self.batch = batch;
     }
