@@ -11,13 +11,13 @@
 //!
 //! `parked` is true while the loop might be blocked in `epoll_wait`, or is
 //! not inside `run_once` at all (a host drives it and watches its fd). A
-//! sender pushes its job, issues a `SeqCst` fence, then swaps `parked` to
+//! sender pushes its job, issues a `SeqCst` fence, then flips `parked` to
 //! false and writes the eventfd only if it was true. The loop stores `parked
 //! = true`, issues a `SeqCst` fence, then checks the queue before blocking.
 //! The two fences order the store-then-load pairs, so at least one side sees
 //! the other: either the loop sees the job (and polls with a zero timeout) or
 //! the sender sees `parked` (and writes the eventfd). A burst of sends while
-//! the loop runs costs one atomic swap each and no syscall.
+//! the loop runs costs one atomic load each and no syscall.
 //!
 //! # Closing
 //!
@@ -230,8 +230,8 @@ impl<J: Job> Shared<J> {
         fence(Ordering::SeqCst);
         // A plain load first: while the loop is awake (the common case under
         // load) a send then costs no read-modify-write on this shared line.
-        // The swap decides who writes the eventfd when it may be asleep.
-        if self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::AcqRel) {
+        // The exchange decides who writes the eventfd when it may be asleep.
+        if self.parked.load(Ordering::Relaxed) && self.take_parked() {
             // An eventfd write can only fail if the counter is saturated,
             // and then the loop is already readable: nothing is lost.
             let _ = self.waker.wake();
@@ -247,6 +247,18 @@ impl<J: Job> Shared<J> {
         self.queue.is_empty()
     }
 
+    /// Clears `parked` if it is set; whether it was (then the caller
+    /// writes the eventfd). A compare-exchange rather than a swap: the
+    /// same outcome on hardware, and the form loom models correctly (its
+    /// swap can let another thread's store fall between its read and its
+    /// write, tokio-rs/loom#254, which would fail the models falsely).
+    #[inline]
+    fn take_parked(&self) -> bool {
+        self.parked
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
     /// Loop side, after polling or on entering `run_once`.
     pub(crate) fn unpark(&self) {
         self.parked.store(false, Ordering::Relaxed);
@@ -256,7 +268,7 @@ impl<J: Job> Shared<J> {
     /// work is already queued, make the poll fd readable so that a host
     /// watching it comes back.
     pub(crate) fn leave(&self) {
-        if !self.park() && self.parked.swap(false, Ordering::AcqRel) {
+        if !self.park() && self.take_parked() {
             let _ = self.waker.wake();
         }
     }
@@ -365,6 +377,41 @@ mod loom_tests {
                 assert!(wakes >= 1, "blocked with jobs queued and no wake");
             }
             assert!(wakes <= 1, "one park, one eventfd write at most");
+        });
+    }
+
+    /// The loop sleeps twice (park, wake up, run what came, park again)
+    /// while two senders push: if it decides to block the second time with
+    /// a job queued, that job's sender woke it after the second park. The
+    /// plain stores of `park` and `unpark` must not hide a job pushed
+    /// between the drain and the second park (an `unpark` overwriting a
+    /// sender's decision, or a sender reading the first park's flag).
+    #[test]
+    fn loom_a_second_park_after_a_drain_is_woken_too() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = builder.preemption_bound.or(Some(3));
+        builder.check(|| {
+            let s = Arc::new(shared());
+            let senders: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = s.clone();
+                    thread::spawn(move || assert!(s.push(job()).is_ok()))
+                })
+                .collect();
+            let _ = s.park(); // first sleep, however it ends
+            s.unpark();
+            while s.pop().is_some() {}
+            let wakes_before = s.waker.count();
+            let would_block = s.park();
+            for t in senders {
+                t.join().unwrap();
+            }
+            if would_block && s.len() > 0 {
+                assert!(
+                    s.waker.count() > wakes_before,
+                    "blocked the second time with a job queued and no wake since"
+                );
+            }
         });
     }
 
