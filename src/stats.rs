@@ -49,7 +49,7 @@ pub struct Stats {
     pub remote_jobs: u64,
     /// I/O operations that made their task yield instead of running,
     /// because the task had completed its budget of operations for this
-    /// poll (128: see `docs/internals.md`, "The I/O budget").
+    /// poll (128: see `docs/internals.md`, "the task budget").
     pub budget_yields: u64,
     /// Iterations whose remote phase stopped at its per-iteration bound
     /// with jobs still queued (the rest wait for the next iteration, after

@@ -1,6 +1,8 @@
-//! The I/O budget: one task poll completes at most 128 socket operations;
-//! past that the task yields, so a socket that never stops being ready
-//! cannot hold the loop away from other tasks, timers and I/O.
+//! The budget of a task poll: one poll completes at most 128 operations
+//! (socket reads and writes, channel receives and sends); past that the
+//! task yields, so a socket that never stops being ready, or a channel
+//! other threads keep full or keep draining, cannot hold the loop away
+//! from other tasks, timers and I/O.
 
 mod util;
 
@@ -99,4 +101,67 @@ fn the_budget_resets_at_every_poll() {
     });
     assert!(out.unwrap() > 0);
     assert_eq!(lp.stats().budget_yields, 0);
+}
+
+/// A channel with more values queued than one budget (other threads may
+/// keep it so): a task receiving in a loop yields after one budget, and a
+/// callback queued before its first poll runs then, not after the whole
+/// backlog.
+#[test]
+fn a_receiver_of_a_full_channel_yields_after_one_budget() {
+    let lp = EventLoop::new();
+    let (tx, mut rx) = evloop::channel::<u32>();
+    for n in 0..1_000 {
+        tx.send(n).unwrap();
+    }
+    drop(tx);
+    let received = Rc::new(Cell::new(0usize));
+    let seen_by_callback = Rc::new(Cell::new(None));
+    let task = lp.ensure_future({
+        let received = received.clone();
+        async move {
+            while rx.recv().await.is_some() {
+                received.set(received.get() + 1);
+            }
+        }
+    });
+    lp.call_soon({
+        let (received, seen) = (received.clone(), seen_by_callback.clone());
+        move || seen.set(Some(received.get()))
+    })
+    .unwrap();
+    lp.run_until_complete(task).unwrap().unwrap();
+    assert_eq!(received.get(), 1_000);
+    assert_eq!(seen_by_callback.get(), Some(BUDGET), "ran after one budget");
+}
+
+/// A task sending into a bounded channel that another thread keeps
+/// draining yields after one budget of sends as well.
+#[test]
+fn a_sender_into_a_drained_channel_yields_after_one_budget() {
+    let lp = EventLoop::new();
+    let (tx, mut rx) = evloop::bounded::<u32>(10_000);
+    let sent = Rc::new(Cell::new(0usize));
+    let seen_by_callback = Rc::new(Cell::new(None));
+    let task = lp.ensure_future({
+        let sent = sent.clone();
+        async move {
+            for n in 0..1_000 {
+                tx.send_async(n).await.unwrap();
+                sent.set(sent.get() + 1);
+            }
+        }
+    });
+    lp.call_soon({
+        let (sent, seen) = (sent.clone(), seen_by_callback.clone());
+        move || seen.set(Some(sent.get()))
+    })
+    .unwrap();
+    lp.run_until_complete(task).unwrap().unwrap();
+    assert_eq!(seen_by_callback.get(), Some(BUDGET), "ran after one budget");
+    let mut got = 0;
+    while rx.try_recv().is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, 1_000);
 }

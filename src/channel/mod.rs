@@ -57,6 +57,7 @@ use std::task::{Context, Poll, Waker};
 use slab::Slab;
 
 use crate::sync::shim::{fence, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, Queue};
+use crate::task::context;
 
 pub use error::{SendError, TryRecvError, TrySendError};
 
@@ -656,11 +657,18 @@ impl<T> Future for SendAsync<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // Other threads may keep making room: a task that has sent its
+        // budget's worth in this poll yields first.
+        if !context::budget_left() {
+            cx.waker().wake_by_ref(); // to the back of the ready queue
+            return Poll::Pending;
+        }
         let value = this
             .value
             .take()
             .expect("SendAsync polled after it completed");
         if let Poll::Ready(done) = this.attempt(value) {
+            context::spend_budget();
             this.sender.unregister(&mut this.key);
             return Poll::Ready(done);
         }
@@ -673,6 +681,7 @@ impl<T> Future for SendAsync<'_, T> {
         let outcome = this.attempt(value);
         if outcome.is_ready() {
             room.unregister(&mut this.key);
+            context::spend_budget();
         }
         outcome
     }
@@ -729,8 +738,15 @@ impl<T> Receiver<T> {
     /// futures: `Ready(Some(v))`, `Ready(None)` once every sender is gone
     /// and the queue is empty, or `Pending` with `cx`'s waker registered.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // Other threads may keep the channel full: a task that has
+        // received its budget's worth in this poll yields first.
+        if !context::budget_left() {
+            cx.waker().wake_by_ref(); // to the back of the ready queue
+            return Poll::Pending;
+        }
         let chan = &*self.chan;
         if let Some(value) = chan.pop() {
+            context::spend_budget();
             return Poll::Ready(Some(value));
         }
         if chan.disconnected() {
@@ -742,6 +758,7 @@ impl<T> Receiver<T> {
         fence(Ordering::SeqCst);
         if let Some(value) = chan.pop() {
             chan.rx.settle();
+            context::spend_budget();
             return Poll::Ready(Some(value));
         }
         if chan.disconnected() {

@@ -85,9 +85,6 @@ pub(crate) struct Core {
     sched: Rc<Scheduler>,
     /// The registry key of the task being polled, if any.
     current_task: Cell<Option<usize>>,
-    /// I/O operations the task being polled may still complete
-    /// (`tasks::TASK_IO_BUDGET`).
-    io_budget: Cell<u32>,
 
     // ---- timers -------------------------------------------------------------
     timers: RefCell<Wheel<TimerEntry>>,
@@ -205,7 +202,6 @@ impl Core {
         Ok(Core {
             sched: Rc::new(Scheduler::new(remote)),
             current_task: Cell::new(None),
-            io_budget: Cell::new(tasks::NO_IO_BUDGET_LIMIT),
             timers: RefCell::new(Wheel::new(config.tick_ns)),
             next_timer: Cell::new(u64::MAX),
             expired: RefCell::default(),

@@ -1,5 +1,5 @@
 //! A task's turn on the loop (its poll, or the drop of a cancelled
-//! future), the I/O budget of one poll, and what the loop tells about its
+//! future), the budget of one poll, and what the loop tells about its
 //! tasks. The bookkeeping itself (registry, state bits, entries, a task's
 //! end) is the task layer's (`task::Scheduler`); this is what the loop
 //! adds: counters, the budget, the current task.
@@ -11,21 +11,26 @@ use std::task::Context;
 use super::Core;
 use crate::exception::ExceptionSource;
 use crate::stats::bump;
+use crate::task::context;
 use crate::task::{LocalRef, Task, TaskEntry, TaskInfo, TaskState};
 
-/// How many I/O operations one poll of a task may complete before the
-/// next ready one makes it yield (tokio's coop budget is 128 too). An
-/// operation on a socket that is always ready (a peer that streams as fast
-/// as it is read) never returns `Pending` on its own, so without a budget
-/// one task could hold the loop for as long as the peer keeps up: no
-/// timer, no other task, no I/O poll in between. Past the budget the
-/// operation wakes the task and returns `Pending`: the task goes to the
-/// back of the ready queue and everything queued before it runs first.
-pub(crate) const TASK_IO_BUDGET: u32 = 128;
+/// How many operations (socket reads and writes, channel receives and
+/// sends) one poll of a task may complete before the next ready one makes
+/// it yield (tokio's coop budget is 128 too). An operation on a socket
+/// that is always ready (a peer that streams as fast as it is read), or on
+/// a channel that other threads keep filling or draining, never returns
+/// `Pending` on its own, so without a budget one task could hold the loop
+/// for as long as the other side keeps up: no timer, no other task, no I/O
+/// poll in between. Past the budget the operation wakes the task and
+/// returns `Pending`: the task goes to the back of the ready queue and
+/// everything queued before it runs first. The count lives in a
+/// thread-local (`task::context`), where the channel, which knows no loop,
+/// finds it.
+pub(crate) const TASK_BUDGET: u32 = 128;
 
 /// The budget outside a task poll (a callback that polls an I/O future
 /// by hand): not limited.
-pub(super) const NO_IO_BUDGET_LIMIT: u32 = u32::MAX;
+const NO_BUDGET_LIMIT: u32 = u32::MAX;
 
 impl Core {
     #[inline]
@@ -56,9 +61,9 @@ impl Core {
         // Polls never nest (the loop cannot be re-entered), so no outer
         // task to restore.
         self.current_task.set(Some(view.registry_key()));
-        self.io_budget.set(TASK_IO_BUDGET);
+        context::set_budget(TASK_BUDGET);
         let ready = turn.poll(&mut cx).is_ready();
-        self.io_budget.set(NO_IO_BUDGET_LIMIT);
+        context::set_budget(NO_BUDGET_LIMIT);
         self.current_task.set(None);
         if ready {
             self.sched.finish_turn(turn);
@@ -67,10 +72,11 @@ impl Core {
         }
     }
 
-    /// Whether the task being polled may complete another I/O operation.
+    /// Whether the task being polled may complete another I/O operation
+    /// (a yield for want of budget is counted).
     #[inline]
     pub(crate) fn io_budget_left(&self) -> bool {
-        let left = self.io_budget.get() > 0;
+        let left = context::budget_left();
         if !left {
             bump(&self.counters.budget_yields);
         }
@@ -80,7 +86,7 @@ impl Core {
     /// An I/O operation completed.
     #[inline]
     pub(crate) fn spend_io_budget(&self) {
-        self.io_budget.set(self.io_budget.get().saturating_sub(1));
+        context::spend_budget();
     }
 
     /// Every task that is not finished, by id.

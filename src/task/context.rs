@@ -34,6 +34,30 @@ thread_local! {
     /// registration check and a `RefCell` borrow. Set and cleared together
     /// with `CURRENT`, whose `Rc` keeps the scheduler alive meanwhile.
     static SCHEDULER: Cell<*const Scheduler> = const { Cell::new(std::ptr::null()) };
+    /// Operations the task being polled may still complete before it must
+    /// yield (`core::tasks::TASK_BUDGET`): socket operations, channel
+    /// receives and sends. `u32::MAX` outside a task poll: a callback, a
+    /// plain thread or another executor is not limited.
+    static BUDGET: Cell<u32> = const { Cell::new(u32::MAX) };
+}
+
+/// Sets the budget of the task about to be polled (`u32::MAX`: no limit).
+#[inline]
+pub(crate) fn set_budget(operations: u32) {
+    BUDGET.with(|b| b.set(operations));
+}
+
+/// Whether the task being polled may complete one more operation (always
+/// outside a task poll).
+#[inline]
+pub(crate) fn budget_left() -> bool {
+    BUDGET.with(|b| b.get() > 0)
+}
+
+/// An operation completed: one unit of the budget is spent.
+#[inline]
+pub(crate) fn spend_budget() {
+    BUDGET.with(|b| b.set(b.get().saturating_sub(1)));
 }
 
 /// Marks a loop as running on this thread until the guard drops: its
