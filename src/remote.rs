@@ -337,6 +337,16 @@ mod loom_tests {
         s
     }
 
+    /// `n` threads, each pushing one job.
+    fn spawn_senders(s: &Arc<Shared<Call>>, n: usize) -> Vec<thread::JoinHandle<()>> {
+        (0..n)
+            .map(|_| {
+                let s = s.clone();
+                thread::spawn(move || assert!(s.push(job()).is_ok()))
+            })
+            .collect()
+    }
+
     /// The loop decides to block only if a sender will wake it: no lost
     /// wake-up, whatever the interleaving.
     #[test]
@@ -362,16 +372,9 @@ mod loom_tests {
     fn loom_wakes_coalesce() {
         loom::model(|| {
             let s = Arc::new(shared());
-            let senders: Vec<_> = (0..2)
-                .map(|_| {
-                    let s = s.clone();
-                    thread::spawn(move || assert!(s.push(job()).is_ok()))
-                })
-                .collect();
+            let senders = spawn_senders(&s, 2);
             let would_block = s.park();
-            for t in senders {
-                t.join().unwrap();
-            }
+            senders.into_iter().for_each(|t| t.join().unwrap());
             let wakes = s.waker.count();
             if would_block {
                 assert!(wakes >= 1, "blocked with jobs queued and no wake");
@@ -392,20 +395,13 @@ mod loom_tests {
         builder.preemption_bound = builder.preemption_bound.or(Some(3));
         builder.check(|| {
             let s = Arc::new(shared());
-            let senders: Vec<_> = (0..2)
-                .map(|_| {
-                    let s = s.clone();
-                    thread::spawn(move || assert!(s.push(job()).is_ok()))
-                })
-                .collect();
+            let senders = spawn_senders(&s, 2);
             let _ = s.park(); // first sleep, however it ends
             s.unpark();
             while s.pop().is_some() {}
             let wakes_before = s.waker.count();
             let would_block = s.park();
-            for t in senders {
-                t.join().unwrap();
-            }
+            senders.into_iter().for_each(|t| t.join().unwrap());
             if would_block && s.len() > 0 {
                 assert!(
                     s.waker.count() > wakes_before,

@@ -103,6 +103,15 @@ fn the_budget_resets_at_every_poll() {
     assert_eq!(lp.stats().budget_yields, 0);
 }
 
+/// Queues a callback that records `count` when it runs: queued before a
+/// task's first poll, it runs when that poll yields.
+fn record_when_run(lp: &EventLoop, count: &Rc<Cell<usize>>) -> Rc<Cell<Option<usize>>> {
+    let seen = Rc::new(Cell::new(None));
+    let (count, out) = (count.clone(), seen.clone());
+    lp.call_soon(move || out.set(Some(count.get()))).unwrap();
+    seen
+}
+
 /// A channel with more values queued than one budget (other threads may
 /// keep it so): a task receiving in a loop yields after one budget, and a
 /// callback queued before its first poll runs then, not after the whole
@@ -116,7 +125,6 @@ fn a_receiver_of_a_full_channel_yields_after_one_budget() {
     }
     drop(tx);
     let received = Rc::new(Cell::new(0usize));
-    let seen_by_callback = Rc::new(Cell::new(None));
     let task = lp.ensure_future({
         let received = received.clone();
         async move {
@@ -125,14 +133,10 @@ fn a_receiver_of_a_full_channel_yields_after_one_budget() {
             }
         }
     });
-    lp.call_soon({
-        let (received, seen) = (received.clone(), seen_by_callback.clone());
-        move || seen.set(Some(received.get()))
-    })
-    .unwrap();
+    let seen = record_when_run(&lp, &received);
     lp.run_until_complete(task).unwrap().unwrap();
     assert_eq!(received.get(), 1_000);
-    assert_eq!(seen_by_callback.get(), Some(BUDGET), "ran after one budget");
+    assert_eq!(seen.get(), Some(BUDGET), "ran after one budget");
 }
 
 /// A task sending into a bounded channel that another thread keeps
@@ -142,7 +146,6 @@ fn a_sender_into_a_drained_channel_yields_after_one_budget() {
     let lp = EventLoop::new();
     let (tx, mut rx) = evloop::bounded::<u32>(10_000);
     let sent = Rc::new(Cell::new(0usize));
-    let seen_by_callback = Rc::new(Cell::new(None));
     let task = lp.ensure_future({
         let sent = sent.clone();
         async move {
@@ -152,13 +155,9 @@ fn a_sender_into_a_drained_channel_yields_after_one_budget() {
             }
         }
     });
-    lp.call_soon({
-        let (sent, seen) = (sent.clone(), seen_by_callback.clone());
-        move || seen.set(Some(sent.get()))
-    })
-    .unwrap();
+    let seen = record_when_run(&lp, &sent);
     lp.run_until_complete(task).unwrap().unwrap();
-    assert_eq!(seen_by_callback.get(), Some(BUDGET), "ran after one budget");
+    assert_eq!(seen.get(), Some(BUDGET), "ran after one budget");
     let mut got = 0;
     while rx.try_recv().is_ok() {
         got += 1;
