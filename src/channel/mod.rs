@@ -27,7 +27,11 @@
 //! flag and wakes it. Only the send that flips the flag wakes; the rest of
 //! a burst cost a plain load each. An evloop task's waker, woken from
 //! another thread, travels through the loop's remote queue, whose own
-//! flag makes the burst one eventfd write at most (`remote.rs`).
+//! flag makes the burst one eventfd write at most (`remote.rs`). Woken,
+//! an evloop task takes at most one task budget of values per poll (128,
+//! shared with socket operations) and then yields, so other threads that
+//! keep the channel full cannot keep the loop in one poll; `send_async`
+//! into a channel they keep draining yields the same way.
 //!
 //! Senders waiting for room use the same handshake the other way round:
 //! a sender announces itself in `Room::waiting` (under the lock), fences,
