@@ -47,9 +47,10 @@ pub struct Stats {
     pub timer_arms: u64,
     /// Jobs taken from the remote queue (threadsafe calls and cross-thread wakes).
     pub remote_jobs: u64,
-    /// I/O operations that made their task yield instead of running,
-    /// because the task had completed its budget of operations for this
-    /// poll (128: see `docs/internals.md`, "the task budget").
+    /// Operations (socket reads and writes, channel receives and sends)
+    /// that made their task yield instead of completing, because the task
+    /// had completed its budget of operations for this poll (128: see
+    /// `docs/internals.md`, "the task budget").
     pub budget_yields: u64,
     /// Iterations whose remote phase stopped at its per-iteration bound
     /// with jobs still queued (the rest wait for the next iteration, after

@@ -137,6 +137,7 @@ fn a_receiver_of_a_full_channel_yields_after_one_budget() {
     lp.run_until_complete(task).unwrap().unwrap();
     assert_eq!(received.get(), 1_000);
     assert_eq!(seen.get(), Some(BUDGET), "ran after one budget");
+    assert_eq!(lp.stats().budget_yields, (1_000 / BUDGET) as u64, "counted");
 }
 
 /// A task sending into a bounded channel that another thread keeps
@@ -163,4 +164,34 @@ fn a_sender_into_a_drained_channel_yields_after_one_budget() {
         got += 1;
     }
     assert_eq!(got, 1_000);
+}
+
+/// A runner nested inside a task (polling with a waker of its own, as
+/// `futures::executor::block_on` does) is not limited by the task's
+/// budget, which is refilled only when the task's poll ends: it would
+/// otherwise spin forever on a channel or a socket that has data. Here
+/// 200 receives and 200 reads, each polled once with a no-op waker, all
+/// complete inside one poll of the task.
+#[test]
+fn a_runner_nested_in_a_task_is_not_held_by_the_tasks_budget() {
+    let lp = EventLoop::new();
+    let (tx, mut rx) = evloop::channel::<u32>();
+    for n in 0..200 {
+        tx.send(n).unwrap();
+    }
+    let done = util::watchdog_local(|| {
+        lp.run_until_complete(async move {
+            let (a, b) = UnixStream::pair().unwrap();
+            assert!(fill(&b).await > 200);
+            let received = (0..200)
+                .filter(|_| util::now_or_never(Box::pin(rx.recv())).is_some())
+                .count();
+            let mut byte = [0u8; 1];
+            let read = (0..200)
+                .filter(|_| util::now_or_never(Box::pin(a.read(&mut byte))).is_some())
+                .count();
+            (received, read)
+        })
+    });
+    assert_eq!(done.unwrap(), (200, 200));
 }

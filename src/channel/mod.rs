@@ -663,7 +663,7 @@ impl<T> Future for SendAsync<'_, T> {
         let this = self.get_mut();
         // Other threads may keep making room: a task that has sent its
         // budget's worth in this poll yields first.
-        if !context::budget_left() {
+        if !context::budget_left(cx.waker()) {
             cx.waker().wake_by_ref(); // to the back of the ready queue
             return Poll::Pending;
         }
@@ -672,7 +672,7 @@ impl<T> Future for SendAsync<'_, T> {
             .take()
             .expect("SendAsync polled after it completed");
         if let Poll::Ready(done) = this.attempt(value) {
-            context::spend_budget();
+            context::spend_budget(cx.waker());
             this.sender.unregister(&mut this.key);
             return Poll::Ready(done);
         }
@@ -685,7 +685,7 @@ impl<T> Future for SendAsync<'_, T> {
         let outcome = this.attempt(value);
         if outcome.is_ready() {
             room.unregister(&mut this.key);
-            context::spend_budget();
+            context::spend_budget(cx.waker());
         }
         outcome
     }
@@ -744,13 +744,13 @@ impl<T> Receiver<T> {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         // Other threads may keep the channel full: a task that has
         // received its budget's worth in this poll yields first.
-        if !context::budget_left() {
+        if !context::budget_left(cx.waker()) {
             cx.waker().wake_by_ref(); // to the back of the ready queue
             return Poll::Pending;
         }
         let chan = &*self.chan;
         if let Some(value) = chan.pop() {
-            context::spend_budget();
+            context::spend_budget(cx.waker());
             return Poll::Ready(Some(value));
         }
         if chan.disconnected() {
@@ -762,7 +762,7 @@ impl<T> Receiver<T> {
         fence(Ordering::SeqCst);
         if let Some(value) = chan.pop() {
             chan.rx.settle();
-            context::spend_budget();
+            context::spend_budget(cx.waker());
             return Poll::Ready(Some(value));
         }
         if chan.disconnected() {

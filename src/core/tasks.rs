@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::panic::Location;
-use std::task::Context;
+use std::task::{Context, Waker};
 
 use super::Core;
 use crate::exception::ExceptionSource;
@@ -27,10 +27,6 @@ use crate::task::{LocalRef, Task, TaskEntry, TaskInfo, TaskState};
 /// thread-local (`task::context`), where the channel, which knows no loop,
 /// finds it.
 pub(crate) const TASK_BUDGET: u32 = 128;
-
-/// The budget outside a task poll (a callback that polls an I/O future
-/// by hand): not limited.
-const NO_BUDGET_LIMIT: u32 = u32::MAX;
 
 impl Core {
     #[inline]
@@ -61,9 +57,13 @@ impl Core {
         // Polls never nest (the loop cannot be re-entered), so no outer
         // task to restore.
         self.current_task.set(Some(view.registry_key()));
-        context::set_budget(TASK_BUDGET);
+        context::set_budget(Some((TASK_BUDGET, &waker)));
         let ready = turn.poll(&mut cx).is_ready();
-        context::set_budget(NO_BUDGET_LIMIT);
+        let yields = context::set_budget(None);
+        if yields > 0 {
+            let count = &self.counters.budget_yields;
+            count.set(count.get() + u64::from(yields));
+        }
         self.current_task.set(None);
         if ready {
             self.sched.finish_turn(turn);
@@ -72,21 +72,17 @@ impl Core {
         }
     }
 
-    /// Whether the task being polled may complete another I/O operation
-    /// (a yield for want of budget is counted).
+    /// Whether an I/O operation polled with `waker` may complete now (see
+    /// `context::budget_left`; a refusal is counted at the poll's end).
     #[inline]
-    pub(crate) fn io_budget_left(&self) -> bool {
-        let left = context::budget_left();
-        if !left {
-            bump(&self.counters.budget_yields);
-        }
-        left
+    pub(crate) fn io_budget_left(&self, waker: &Waker) -> bool {
+        context::budget_left(waker)
     }
 
-    /// An I/O operation completed.
+    /// An I/O operation polled with `waker` completed.
     #[inline]
-    pub(crate) fn spend_io_budget(&self) {
-        context::spend_budget();
+    pub(crate) fn spend_io_budget(&self, waker: &Waker) {
+        context::spend_budget(waker);
     }
 
     /// Every task that is not finished, by id.

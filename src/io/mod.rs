@@ -116,7 +116,7 @@ impl<S: mio::event::Source> IoHandle<S> {
         if self.core.is_closed() {
             return Poll::Ready(Err(io::Error::other(LoopClosed)));
         }
-        if !self.core.io_budget_left() {
+        if !self.core.io_budget_left(cx.waker()) {
             cx.waker().wake_by_ref(); // to the back of the ready queue
             return Poll::Pending;
         }
@@ -134,7 +134,7 @@ impl<S: mio::event::Source> IoHandle<S> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => {
-                    self.core.spend_io_budget();
+                    self.core.spend_io_budget(cx.waker());
                     return Poll::Ready(result);
                 }
             }

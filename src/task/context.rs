@@ -12,6 +12,7 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::task::Waker;
 
 use super::raw::RawTask;
 use super::scheduler::{wake_remote, Scheduler};
@@ -36,28 +37,57 @@ thread_local! {
     static SCHEDULER: Cell<*const Scheduler> = const { Cell::new(std::ptr::null()) };
     /// Operations the task being polled may still complete before it must
     /// yield (`core::tasks::TASK_BUDGET`): socket operations, channel
-    /// receives and sends. `u32::MAX` outside a task poll: a callback, a
-    /// plain thread or another executor is not limited.
+    /// receives and sends.
     static BUDGET: Cell<u32> = const { Cell::new(u32::MAX) };
+    /// The data pointer of that task's waker (null outside a task poll):
+    /// the budget limits only operations polled with it.
+    static BUDGET_OWNER: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+    /// Operations refused for want of budget during the current poll.
+    static BUDGET_YIELDS: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Sets the budget of the task about to be polled (`u32::MAX`: no limit).
+/// Gives the task whose waker is `waker` a budget of `operations` for the
+/// poll about to start; `None` lifts it (the poll ended). Returns how many
+/// operations were refused for want of budget since the last call.
 #[inline]
-pub(crate) fn set_budget(operations: u32) {
+pub(crate) fn set_budget(budget: Option<(u32, &Waker)>) -> u32 {
+    let (operations, owner) = match budget {
+        Some((operations, waker)) => (operations, waker.data()),
+        None => (u32::MAX, std::ptr::null()),
+    };
     BUDGET.with(|b| b.set(operations));
+    BUDGET_OWNER.with(|o| o.set(owner));
+    BUDGET_YIELDS.with(|y| y.replace(0))
 }
 
-/// Whether the task being polled may complete one more operation (always
-/// outside a task poll).
+/// Whether an operation polled with `waker` may complete now: always,
+/// unless `waker` is the waker of the task being polled and that task has
+/// spent its budget. A future polled with another waker (a runner nested
+/// inside the task, such as `futures::executor::block_on`, or a
+/// combinator that gives its futures wakers of their own) is not limited:
+/// the budget is refilled only when the task's own poll ends, which a
+/// nested runner would wait for forever.
 #[inline]
-pub(crate) fn budget_left() -> bool {
-    BUDGET.with(|b| b.get() > 0)
+pub(crate) fn budget_left(waker: &Waker) -> bool {
+    let left = BUDGET.with(Cell::get) > 0 || !is_budget_owner(waker);
+    if !left {
+        BUDGET_YIELDS.with(|y| y.set(y.get().saturating_add(1)));
+    }
+    left
 }
 
-/// An operation completed: one unit of the budget is spent.
+/// An operation polled with `waker` completed: it spends a unit of the
+/// budget if `waker` is the budgeted task's.
 #[inline]
-pub(crate) fn spend_budget() {
-    BUDGET.with(|b| b.set(b.get().saturating_sub(1)));
+pub(crate) fn spend_budget(waker: &Waker) {
+    if is_budget_owner(waker) {
+        BUDGET.with(|b| b.set(b.get().saturating_sub(1)));
+    }
+}
+
+#[inline]
+fn is_budget_owner(waker: &Waker) -> bool {
+    waker.data() == BUDGET_OWNER.with(Cell::get) && super::raw::is_task_waker(waker)
 }
 
 /// Marks a loop as running on this thread until the guard drops: its
