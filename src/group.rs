@@ -15,7 +15,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use crate::event_loop::EventLoop;
-use crate::task::Task;
+use crate::task::{StoredWaker, Task};
 
 /// A group of tasks that finish together (asyncio's `TaskGroup`; tokio's
 /// `JoinSet`): the first task that panics cancels the others, and
@@ -436,7 +436,7 @@ struct Shared<T, E> {
     /// Tasks whose future has not been dropped yet.
     running: Cell<usize>,
     /// The task awaiting `wait`.
-    waiter: RefCell<Option<Waker>>,
+    waiter: RefCell<Option<StoredWaker>>,
 }
 
 /// The group's states (see the module docs).
@@ -535,7 +535,9 @@ impl<T, E> Shared<T, E> {
     fn set_waiter(&self, waker: &Waker) {
         let stale = !matches!(&*self.waiter.borrow(), Some(w) if w.will_wake(waker));
         if stale {
-            let old = self.waiter.replace(Some(waker.clone()));
+            // Kept without a borrow held (a foreign waker's clone is user
+            // code); a task of this loop without an atomic count.
+            let old = self.waiter.replace(Some(StoredWaker::new(waker)));
             drop(old);
         }
     }

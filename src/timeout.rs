@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::core::Core;
 use crate::error::TimedOut;
+use crate::task::StoredWaker;
 use crate::time::Sleep;
 
 /// Runs `future` with a time limit of `duration` from now: `Err(TimedOut)`
@@ -110,7 +111,7 @@ struct Shared {
     state: Cell<State>,
     /// The task awaiting the `Timeout`, woken when the deadline moves so
     /// that the timer is moved at once.
-    waker: RefCell<Option<Waker>>,
+    waker: RefCell<Option<StoredWaker>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -274,7 +275,9 @@ impl Shared {
     fn set_waker(&self, waker: &Waker) {
         let stale = !matches!(&*self.waker.borrow(), Some(w) if w.will_wake(waker));
         if stale {
-            let old = self.waker.replace(Some(waker.clone()));
+            // Kept without a borrow held (a foreign waker's clone is user
+            // code); a task of this loop without an atomic count.
+            let old = self.waker.replace(Some(StoredWaker::new(waker)));
             drop(old);
         }
     }
