@@ -310,3 +310,38 @@ fn a_panicking_drop_of_a_signal_callback_is_contained_by_close() {
     lp.close().unwrap(); // a second close is a no-op
     assert_eq!(disposition(sig), 0, "the default disposition is back");
 }
+
+/// The loop's handler, which calls the host's, installs itself with what
+/// the host's asked for while it runs: the same blocked signals and the
+/// alternate stack.
+#[test]
+fn the_loops_handler_keeps_the_hosts_mask_and_alternate_stack() {
+    let sig = rt(8);
+    let host: extern "C" fn(libc::c_int) = host_handler_ignored;
+    let host = host as usize;
+    // SAFETY: all-zero is a valid sigaction; the handler does nothing; the
+    // set functions get a live `sigset_t`.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = host;
+        action.sa_flags = libc::SA_ONSTACK;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaddset(&mut action.sa_mask, libc::SIGUSR2);
+        assert_eq!(libc::sigaction(sig, &action, std::ptr::null_mut()), 0);
+    }
+    let lp = EventLoop::new();
+    lp.add_signal_handler(sig, || {}).unwrap();
+    // SAFETY: a null `act` only reads the disposition.
+    let ours = unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(sig, std::ptr::null(), &mut current), 0);
+        current
+    };
+    assert_ne!(ours.sa_sigaction, host, "ours is in");
+    assert_ne!(ours.sa_flags & libc::SA_ONSTACK, 0, "the alternate stack");
+    // SAFETY: `sa_mask` is a live, initialised `sigset_t`.
+    let blocked = unsafe { libc::sigismember(&ours.sa_mask, libc::SIGUSR2) };
+    assert_eq!(blocked, 1, "the host's mask");
+    assert!(lp.remove_signal_handler(sig).unwrap());
+    assert_eq!(disposition(sig), host, "restored");
+}

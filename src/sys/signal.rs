@@ -51,7 +51,9 @@
 //! handler is in, it calls the previous *handler* (not `SIG_DFL` or
 //! `SIG_IGN`: the default action of `SIGINT` would end the process a loop
 //! asked to handle) with the arguments the kernel gave, as an embedded
-//! library should.
+//! library should; evloop's handler is installed with the previous one's
+//! signal mask and, if it had it, `SA_ONSTACK`, so the host's handler
+//! runs as it asked to.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -251,7 +253,7 @@ pub(crate) fn watch(signum: libc::c_int, write_fd: RawFd) -> io::Result<usize> {
         let installed = current_disposition(signum)
             .and_then(|current| {
                 set_previous(row, &current);
-                install(signum)
+                install(signum, &current)
             })
             .inspect(|previous| set_previous(row, previous));
         match installed {
@@ -327,14 +329,19 @@ fn current_disposition(signum: libc::c_int) -> io::Result<libc::sigaction> {
     Ok(current)
 }
 
-/// Installs `on_signal` for `signum`; returns the previous disposition.
-fn install(signum: libc::c_int) -> io::Result<libc::sigaction> {
+/// Installs `on_signal` for `signum` in place of `host` (the disposition
+/// read just before); returns the previous disposition.
+fn install(signum: libc::c_int, host: &libc::sigaction) -> io::Result<libc::sigaction> {
     // SAFETY: all-zero is a valid `sigaction` (empty mask, no flags).
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = our_handler();
     // SA_RESTART: interrupted syscalls elsewhere in the program resume.
     // SA_SIGINFO: the kernel's arguments, for a chained handler that wants them.
-    action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
+    // From the host's handler, which ours calls: the signals it asked to
+    // have blocked while it runs, and its alternate stack (`SA_ONSTACK`,
+    // for a handler that must not run on the interrupted thread's stack).
+    action.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO | (host.sa_flags & libc::SA_ONSTACK);
+    action.sa_mask = host.sa_mask;
     // SAFETY: as above.
     let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are to live `sigaction`s; the handler only
