@@ -429,6 +429,19 @@ fn xml(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The attribute that shrinks a 12-px line of `text` to fit `width`
+/// pixels if it would be wider (a long machine line must not run off the
+/// picture); nothing if it fits. The width is estimated at 0.6 em a
+/// character, a little more than sans-serif's average.
+fn fit_within(text: &str, width: f64) -> String {
+    let em_per_char = 0.6;
+    let chars = text.chars().count() as f64;
+    if chars * 12.0 * em_per_char <= width {
+        return String::new();
+    }
+    format!(r#" font-size="{:.1}""#, width / (chars * em_per_char))
+}
+
 /// A horizontal bar chart of the ratios on a log scale: a bar per workload
 /// from 1 to its ratio (green: evloop better, red: tokio better), a line at
 /// 1.0, gridlines at 1-2-5 steps.
@@ -463,18 +476,18 @@ pub fn svg(records: &[Record], machine: &Machine) -> String {
         WIDTH / 2.0,
         xml("evloop vs tokio current_thread: ratio of medians (> 1: evloop better), log scale")
     );
-    let _ = writeln!(
-        s,
-        r##"<text x="{}" y="42" text-anchor="middle" fill="#555555">{}</text>"##,
-        WIDTH / 2.0,
-        xml(&machine.one_line())
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="{}" y="60" text-anchor="middle" fill="#555555">{}</text>"##,
-        WIDTH / 2.0,
-        xml("green: evloop better, red: tokio better; times and memory: tokio ÷ evloop, throughputs: evloop ÷ tokio")
-    );
+    for (y, line) in [
+        (42, machine.one_line()),
+        (60, "green: evloop better, red: tokio better; times and memory: tokio ÷ evloop, throughputs: evloop ÷ tokio".to_string()),
+    ] {
+        let _ = writeln!(
+            s,
+            r##"<text x="{}" y="{y}" text-anchor="middle" fill="#555555"{}>{}</text>"##,
+            WIDTH / 2.0,
+            fit_within(&line, WIDTH - 40.0),
+            xml(&line)
+        );
+    }
     // Gridlines and axis labels.
     for p in lo_p..=hi_p {
         for m in [1.0, 2.0, 5.0] {
@@ -571,6 +584,13 @@ mod tests {
         assert_eq!(fmt_num(12.34), "12.3");
         assert_eq!(fmt_num(1.234), "1.23");
         assert_eq!(fmt_num(f64::NAN), "n/a");
+    }
+
+    #[test]
+    fn a_long_subtitle_is_squeezed_into_the_picture_and_a_short_one_left_alone() {
+        assert_eq!(fit_within("short", 860.0), "");
+        let long = "x".repeat(150);
+        assert_eq!(fit_within(&long, 860.0), r#" font-size="9.6""#);
     }
 
     #[test]
