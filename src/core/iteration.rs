@@ -31,7 +31,7 @@ use crate::exception::ExceptionSource;
 use crate::io::sources::Dispatch;
 use crate::ready::Callback;
 use crate::stats::{bump, Counters};
-use crate::task::{RemoteJob, Runnable, StoredWaker};
+use crate::task::{RemoteJob, Runnable};
 use crate::timer::TimerKey;
 use crate::trace::What;
 use crate::watch::Ran;
@@ -212,10 +212,7 @@ impl Core {
     /// level-triggered fd callbacks (each re-arms its fd when it has run).
     fn run_dispatch(&self, dispatch: &mut Dispatch) {
         for w in dispatch.wakers.drain(..) {
-            match w {
-                StoredWaker::Other(w) => self.wake_isolated(w),
-                task => task.wake(),
-            }
+            self.wake_isolated(w);
         }
         let mut ready = self.sched.ready().borrow_mut();
         for (key, cb) in dispatch.callbacks.drain(..) {
@@ -345,10 +342,8 @@ impl Core {
                 bump(&self.counters.timers_fired);
                 let entry = timers.remove(key);
                 drop(timers);
-                match entry {
-                    Some(TimerEntry::Waker(StoredWaker::Other(w))) => self.wake_isolated(w),
-                    Some(TimerEntry::Waker(task)) => task.wake(),
-                    _ => {}
+                if let Some(TimerEntry::Waker(w)) = entry {
+                    self.wake_isolated(w);
                 }
             }
             Some(TimerEntry::Callback(_)) => {

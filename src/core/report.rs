@@ -5,12 +5,11 @@
 //! around each phase); everything else happens here.
 
 use std::panic::Location;
-use std::task::Waker;
 use std::time::Duration;
 
 use super::Core;
 use crate::exception::ExceptionSource;
-use crate::task::{LocalRef, Payload, Runnable};
+use crate::task::{LocalRef, Payload, Runnable, StoredWaker};
 use crate::trace::What;
 use crate::watch::{Lag, Ran, Verdict};
 
@@ -100,10 +99,13 @@ impl Core {
         );
     }
 
-    /// Wakes `w`; a panic from another executor's waker is reported, not
-    /// unwound through the loop's bookkeeping.
-    pub(super) fn wake_isolated(&self, w: Waker) {
-        self.sched.wake_foreign(w);
+    /// Wakes `w`: a task of this loop directly, any other waker with its
+    /// panic reported, not unwound through the loop's bookkeeping.
+    pub(super) fn wake_isolated(&self, w: StoredWaker) {
+        match w {
+            StoredWaker::Other(w) => self.sched.wake_foreign(w),
+            task => task.wake(),
+        }
     }
 
     /// Tracing: the time now, into `mark`.
