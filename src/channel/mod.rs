@@ -663,8 +663,7 @@ impl<T> Future for SendAsync<'_, T> {
         let this = self.get_mut();
         // Other threads may keep making room: a task that has sent its
         // budget's worth in this poll yields first.
-        if !context::budget_left(cx.waker()) {
-            cx.waker().wake_by_ref(); // to the back of the ready queue
+        if context::poll_budget(cx).is_pending() {
             return Poll::Pending;
         }
         let value = this
@@ -744,8 +743,7 @@ impl<T> Receiver<T> {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         // Other threads may keep the channel full: a task that has
         // received its budget's worth in this poll yields first.
-        if !context::budget_left(cx.waker()) {
-            cx.waker().wake_by_ref(); // to the back of the ready queue
+        if context::poll_budget(cx).is_pending() {
             return Poll::Pending;
         }
         let chan = &*self.chan;

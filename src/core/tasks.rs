@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::panic::Location;
-use std::task::{Context, Waker};
+use std::task::Context;
 
 use super::Core;
 use crate::exception::ExceptionSource;
@@ -62,7 +62,7 @@ impl Core {
         let yields = context::set_budget(None);
         if yields > 0 {
             let count = &self.counters.budget_yields;
-            count.set(count.get() + u64::from(yields));
+            count.set(count.get().wrapping_add(u64::from(yields)));
         }
         self.current_task.set(None);
         if ready {
@@ -70,19 +70,6 @@ impl Core {
         } else {
             self.sched.end_turn(turn);
         }
-    }
-
-    /// Whether an I/O operation polled with `waker` may complete now (see
-    /// `context::budget_left`; a refusal is counted at the poll's end).
-    #[inline]
-    pub(crate) fn io_budget_left(&self, waker: &Waker) -> bool {
-        context::budget_left(waker)
-    }
-
-    /// An I/O operation polled with `waker` completed.
-    #[inline]
-    pub(crate) fn spend_io_budget(&self, waker: &Waker) {
-        context::spend_budget(waker);
     }
 
     /// Every task that is not finished, by id.

@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use crate::core::Core;
 use crate::error::LoopClosed;
 use crate::sync::waiters::WaiterSlot;
+use crate::task::context;
 use sources::{Direction, IoKey};
 
 /// A mio source registered with the running loop, with its readiness.
@@ -99,10 +100,10 @@ impl<S: mio::event::Source> IoHandle<S> {
 
     /// `poll_op`, waiting at `slot`.
     ///
-    /// Each operation that completes spends one unit of the task's I/O
+    /// Each operation that completes spends one unit of the task's
     /// budget; once it is spent, the task is woken and yields (`Pending`)
     /// instead of trying, so a socket that never stops being ready cannot
-    /// hold the loop (see `Core::spend_io_budget`).
+    /// hold the loop (see `core::tasks::TASK_BUDGET`).
     fn poll_op_at<R>(
         &self,
         dir: Direction,
@@ -116,8 +117,7 @@ impl<S: mio::event::Source> IoHandle<S> {
         if self.core.is_closed() {
             return Poll::Ready(Err(io::Error::other(LoopClosed)));
         }
-        if !self.core.io_budget_left(cx.waker()) {
-            cx.waker().wake_by_ref(); // to the back of the ready queue
+        if context::poll_budget(cx).is_pending() {
             return Poll::Pending;
         }
         loop {
@@ -134,7 +134,7 @@ impl<S: mio::event::Source> IoHandle<S> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 result => {
-                    self.core.spend_io_budget(cx.waker());
+                    context::spend_budget(cx.waker());
                     return Poll::Ready(result);
                 }
             }

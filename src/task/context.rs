@@ -12,7 +12,7 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use super::raw::RawTask;
 use super::scheduler::{wake_remote, Scheduler};
@@ -68,12 +68,24 @@ pub(crate) fn set_budget(budget: Option<(u32, &Waker)>) -> u32 {
 /// the budget is refilled only when the task's own poll ends, which a
 /// nested runner would wait for forever.
 #[inline]
-pub(crate) fn budget_left(waker: &Waker) -> bool {
+fn budget_left(waker: &Waker) -> bool {
     let left = BUDGET.with(Cell::get) > 0 || !is_budget_owner(waker);
     if !left {
         BUDGET_YIELDS.with(|y| y.set(y.get().saturating_add(1)));
     }
     left
+}
+
+/// `Pending`, with the task woken to run again after what is already
+/// queued, if an operation polled with `cx` must not complete now (see
+/// [`budget_left`]); `Ready` if it may go on.
+#[inline]
+pub(crate) fn poll_budget(cx: &Context<'_>) -> Poll<()> {
+    if budget_left(cx.waker()) {
+        return Poll::Ready(());
+    }
+    cx.waker().wake_by_ref(); // to the back of the ready queue
+    Poll::Pending
 }
 
 /// An operation polled with `waker` completed: it spends a unit of the
