@@ -12,10 +12,10 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::event_loop::EventLoop;
-use crate::task::{StoredWaker, Task};
+use crate::task::{Task, WakerCell};
 
 /// A group of tasks that finish together (asyncio's `TaskGroup`; tokio's
 /// `JoinSet`): the first task that panics cancels the others, and
@@ -406,7 +406,7 @@ impl<T, E> Future for GroupWait<'_, T, E> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let shared = &self.get_mut().group.shared;
         if shared.running.get() > 0 {
-            shared.set_waiter(cx.waker());
+            shared.waiter.set(cx.waker());
             return Poll::Pending;
         }
         Poll::Ready(shared.finish())
@@ -436,7 +436,7 @@ struct Shared<T, E> {
     /// Tasks whose future has not been dropped yet.
     running: Cell<usize>,
     /// The task awaiting `wait`.
-    waiter: RefCell<Option<StoredWaker>>,
+    waiter: WakerCell,
 }
 
 /// The group's states (see the module docs).
@@ -458,7 +458,7 @@ impl<T: 'static, E: 'static> Group<T, E> {
             outputs: RefCell::new(Vec::new()),
             failures: RefCell::new(Vec::new()),
             running: Cell::new(0),
-            waiter: RefCell::new(None),
+            waiter: WakerCell::default(),
         };
         Group {
             shared: Rc::new(shared),
@@ -529,23 +529,6 @@ impl<T, E> Shared<T, E> {
     fn cancel_all(&self) {
         for task in self.tasks.borrow().iter() {
             task.cancel();
-        }
-    }
-
-    fn set_waiter(&self, waker: &Waker) {
-        let stale = !matches!(&*self.waiter.borrow(), Some(w) if w.will_wake(waker));
-        if stale {
-            // Kept without a borrow held (a foreign waker's clone is user
-            // code); a task of this loop without an atomic count.
-            let old = self.waiter.replace(Some(StoredWaker::new(waker)));
-            drop(old);
-        }
-    }
-
-    fn wake_waiter(&self) {
-        let waiter = self.waiter.take();
-        if let Some(waker) = waiter {
-            waker.wake();
         }
     }
 
@@ -636,6 +619,6 @@ impl<T, E> Drop for Member<T, E> {
         }
         self.done.set(true);
         shared.running.set(shared.running.get() - 1);
-        shared.wake_waiter();
+        shared.waiter.wake();
     }
 }

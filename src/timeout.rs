@@ -2,17 +2,17 @@
 //! moved while the future runs (asyncio's `asyncio.timeout()` with
 //! `Timeout.reschedule`; tokio's `time::timeout` with `Sleep::reset`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::core::Core;
 use crate::error::TimedOut;
-use crate::task::StoredWaker;
+use crate::task::WakerCell;
 use crate::time::Sleep;
 
 /// Runs `future` with a time limit of `duration` from now: `Err(TimedOut)`
@@ -111,7 +111,7 @@ struct Shared {
     state: Cell<State>,
     /// The task awaiting the `Timeout`, woken when the deadline moves so
     /// that the timer is moved at once.
-    waker: RefCell<Option<StoredWaker>>,
+    waker: WakerCell,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl<F: Future> Timeout<F> {
             core,
             deadline: Cell::new(deadline),
             state: Cell::new(State::Running),
-            waker: RefCell::new(None),
+            waker: WakerCell::default(),
         };
         Timeout {
             future: Some(Box::pin(future)),
@@ -187,7 +187,7 @@ impl<F: Future> Future for Timeout<F> {
             this.finish(State::Expired);
             return Poll::Ready(Err(TimedOut));
         }
-        this.shared.set_waker(cx.waker());
+        this.shared.waker.set(cx.waker());
         Poll::Pending
     }
 }
@@ -199,7 +199,7 @@ impl<F> Timeout<F> {
         self.shared.state.set(state);
         self.future = None;
         self.sleep = None;
-        drop(self.shared.waker.take());
+        self.shared.waker.clear();
     }
 }
 
@@ -264,21 +264,7 @@ impl Shared {
             return false;
         }
         self.deadline.set(self.core.clock().instant_to_ticks(when));
-        // Woken with no borrow held: a foreign waker's `wake` is user code.
-        let waker = self.waker.take();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.waker.wake();
         true
-    }
-
-    fn set_waker(&self, waker: &Waker) {
-        let stale = !matches!(&*self.waker.borrow(), Some(w) if w.will_wake(waker));
-        if stale {
-            // Kept without a borrow held (a foreign waker's clone is user
-            // code); a task of this loop without an atomic count.
-            let old = self.waker.replace(Some(StoredWaker::new(waker)));
-            drop(old);
-        }
     }
 }

@@ -30,4 +30,4 @@ pub use info::{TaskInfo, TaskState};
 pub use join::Task;
 pub(crate) use raw::{is_task_waker, LocalRef, Payload, TaskEntry};
 pub(crate) use scheduler::{Handler, Remote, RemoteJob, Runnable, Scheduler};
-pub(crate) use stored_waker::StoredWaker;
+pub(crate) use stored_waker::{StoredWaker, WakerCell};

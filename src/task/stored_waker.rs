@@ -11,6 +11,7 @@
 //! Any other waker (another executor's, or a task of another loop) is
 //! cloned as before.
 
+use std::cell::RefCell;
 use std::task::Waker;
 
 use super::context;
@@ -81,6 +82,38 @@ impl StoredWaker {
             StoredWaker::Other(w) if !is_task_waker(&w) => foreign.push(w),
             local => local.wake(),
         }
+    }
+}
+
+/// The waker of the one task waiting on something (a `TaskGroup`'s
+/// `wait`, a `timeout`), kept across its polls.
+#[derive(Default)]
+pub(crate) struct WakerCell(RefCell<Option<StoredWaker>>);
+
+impl WakerCell {
+    /// Keeps `waker` unless an equivalent one is kept already. The new
+    /// waker is made, and the replaced one dropped, with no borrow held: a
+    /// foreign waker's clone and drop are user code.
+    pub(crate) fn set(&self, waker: &Waker) {
+        let stale = !matches!(&*self.0.borrow(), Some(w) if w.will_wake(waker));
+        if stale {
+            let old = self.0.replace(Some(StoredWaker::new(waker)));
+            drop(old);
+        }
+    }
+
+    /// Wakes the kept waker, if any, and forgets it (woken with no borrow
+    /// held: a foreign waker's `wake` is user code).
+    pub(crate) fn wake(&self) {
+        let waker = self.0.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Forgets the kept waker, if any.
+    pub(crate) fn clear(&self) {
+        drop(self.0.take());
     }
 }
 
