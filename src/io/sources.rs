@@ -27,13 +27,13 @@
 //! of the list (`sync::waiters`), so the lists never grow with abandoned
 //! waits.
 
-use crate::task::StoredWaker;
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use slab::Slab;
 
 use crate::sync::waiters::WaiterList;
+use crate::task::StoredWaker;
 
 /// Readiness bits of a source.
 pub(crate) mod ready {

@@ -137,9 +137,7 @@ impl<T, O: Order<T>> State<T, O> {
             self.claimed = self.claimed.saturating_sub(1);
         }
         let item = self.items.pop()?;
-        if self.putters.waiting() > 0 {
-            self.admit_putters(wakes);
-        }
+        self.room_made(wakes);
         Some(item)
     }
 
@@ -148,6 +146,13 @@ impl<T, O: Order<T>> State<T, O> {
     #[inline]
     fn took_from_hand(&mut self, wakes: &mut Wakes) {
         self.in_hand -= 1;
+        self.room_made(wakes);
+    }
+
+    /// An item left the queue: lets waiting putters in, if any wait (the
+    /// check inline, the work out of line).
+    #[inline]
+    fn room_made(&mut self, wakes: &mut Wakes) {
         if self.putters.waiting() > 0 {
             self.admit_putters(wakes);
         }

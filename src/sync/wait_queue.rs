@@ -373,6 +373,7 @@ impl Wakes {
             wake_all(self.rest);
         }
     }
+
     /// How many there are.
     #[cfg(test)]
     fn len(&self) -> usize {
