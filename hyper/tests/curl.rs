@@ -117,54 +117,36 @@ impl Drop for TempFile {
     }
 }
 
-#[test]
-fn http1_get_and_echo_with_curl() {
+/// A GET of `/` (its head starting with `status_line`, its body the
+/// greeting) and an echo of the body file, by curl with `version` (its
+/// flag choosing the HTTP version).
+fn get_and_echo_with_curl(version: &str, status_line: &str) {
     if !have_curl() {
         return;
     }
     let server = Background::start();
-    let head_and_body = curl(&["--include", "--http1.1", &server.url("/")]);
+    let head_and_body = curl(&["--include", version, &server.url("/")]);
     let text = String::from_utf8(head_and_body).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.starts_with(status_line), "{text}");
     assert!(
         text.ends_with(std::str::from_utf8(HELLO).unwrap()),
         "{text}"
     );
 
     let (file, data) = body_file();
-    let echoed = curl(&[
-        "--http1.1",
-        "--data-binary",
-        &file.at(),
-        &server.url("/echo"),
-    ]);
+    let echoed = curl(&[version, "--data-binary", &file.at(), &server.url("/echo")]);
     assert_eq!(echoed.len(), data.len());
     assert!(echoed == data, "the echo differs from what was sent");
 }
 
 #[test]
-fn http2_prior_knowledge_get_and_echo_with_curl() {
-    if !have_curl() {
-        return;
-    }
-    let server = Background::start();
-    let head_and_body = curl(&["--include", "--http2-prior-knowledge", &server.url("/")]);
-    let text = String::from_utf8(head_and_body).unwrap();
-    assert!(text.starts_with("HTTP/2 200"), "{text}");
-    assert!(
-        text.ends_with(std::str::from_utf8(HELLO).unwrap()),
-        "{text}"
-    );
+fn http1_get_and_echo_with_curl() {
+    get_and_echo_with_curl("--http1.1", "HTTP/1.1 200 OK\r\n");
+}
 
-    let (file, data) = body_file();
-    let echoed = curl(&[
-        "--http2-prior-knowledge",
-        "--data-binary",
-        &file.at(),
-        &server.url("/echo"),
-    ]);
-    assert_eq!(echoed.len(), data.len());
-    assert!(echoed == data, "the echo differs from what was sent");
+#[test]
+fn http2_prior_knowledge_get_and_echo_with_curl() {
+    get_and_echo_with_curl("--http2-prior-knowledge", "HTTP/2 200");
 }
 
 /// Several URLs on one curl command line share its connection: HTTP/1.1
