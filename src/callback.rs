@@ -70,10 +70,10 @@ impl InlineFn {
     #[inline]
     pub(crate) fn call(self) {
         let mut this = ManuallyDrop::new(self);
+        // `ManuallyDrop` keeps `Drop` from dropping the closure again, also
+        // if the call panics: the closure was moved into the call by then.
         // SAFETY: the storage holds the closure `vtable` was made for; it
-        // is moved out exactly once, and `ManuallyDrop` keeps `Drop` from
-        // dropping it again (also if the call panics: the closure was moved
-        // into the call by then).
+        // is moved out exactly once (see above).
         unsafe { (this.vtable.call)(this.data.as_mut_ptr().cast()) }
     }
 }

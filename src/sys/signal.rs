@@ -170,10 +170,10 @@ extern "C" fn on_signal(
         for slot in &row.slots {
             let fd = slot.fd.load(Ordering::SeqCst);
             if fd >= 0 && !slot.pending.swap(true, Ordering::AcqRel) {
+                // The pipe never holds more than one byte per signal, so
+                // the write does not block (and it is non-blocking anyway).
                 // SAFETY: `fd` is a pipe write end that stays open while
-                // this handler is in flight (the half-lock); the pipe
-                // never holds more than one byte per signal, so the write
-                // does not block (and it is non-blocking anyway).
+                // this handler is in flight (the half-lock).
                 unsafe { libc::write(fd, &byte as *const u8 as *const libc::c_void, 1) };
             }
         }
@@ -195,10 +195,10 @@ fn call_previous(
         return;
     }
     if row.previous_siginfo.load(Ordering::SeqCst) {
-        // SAFETY: the address came from the kernel as the `sa_sigaction`
-        // of a disposition with `SA_SIGINFO`, so it has this signature; the
-        // arguments are the kernel's own.
+        // The arguments passed below are the kernel's own.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            // SAFETY: the address came from the kernel as the `sa_sigaction`
+            // of a disposition with `SA_SIGINFO`, so it has this signature.
             unsafe { std::mem::transmute(previous) };
         f(signum, info, context);
     } else {

@@ -126,11 +126,12 @@ impl<T> LoopCell<T> {
     }
 
     fn replace(&self, value: T) -> T {
-        // SAFETY: a `LoopCell` lives in a `Local`, which only loop-thread
-        // types reach (module docs), so there is no concurrent access; no
-        // reference into the cell outlives this call, so none is aliased.
-        self.0
-            .with_mut(|p| unsafe { std::mem::replace(&mut *p, value) })
+        self.0.with_mut(|p| {
+            // SAFETY: a `LoopCell` lives in a `Local`, which only loop-thread
+            // types reach (module docs), so there is no concurrent access; no
+            // reference into the cell outlives this call, so none is aliased.
+            unsafe { std::mem::replace(&mut *p, value) }
+        })
     }
 
     fn set(&self, value: T) {
@@ -658,10 +659,10 @@ impl Turn {
     pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
         let view = self.view();
         view.update(state::Local::begin_poll);
-        // SAFETY: loop thread (`Turn`); alive and not complete (the turn);
-        // no other poll of the task is in progress (one turn at a time). A
-        // second poll in the same turn would find the stage finished and
+        // A second poll in the same turn would find the stage finished and
         // return at once.
+        // SAFETY: loop thread (`Turn`); alive and not complete (the turn);
+        // no other poll of the task is in progress (one turn at a time).
         let ready = unsafe { (self.header().vtable.poll)(self.ptr, cx) };
         view.update(state::Local::end_poll);
         ready
