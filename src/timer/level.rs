@@ -20,8 +20,16 @@ pub(super) const NUM_LEVELS: usize = 6;
 /// the clock's waits in the overflow map.
 pub(super) const WHEEL_BITS: u32 = LEVEL_BITS * NUM_LEVELS as u32;
 
-/// The slab index that means "none": an empty slot's head, or a list's end.
+/// The entry index that means "none": the end of the wheel's list of
+/// vacant entries.
 pub(super) const NIL: u32 = u32::MAX;
+
+/// The room a new list's array starts with, and the most an emptied one
+/// may have to be kept as a spare.
+const SPARE_ROOM: usize = 16;
+
+/// The most spare arrays kept (1 KB of room in all).
+const SPARE_LISTS: usize = 16;
 
 /// The bits of a tick that, shifted down to a level, number its slot.
 const SLOT_MASK: u64 = SLOTS as u64 - 1;
@@ -43,33 +51,115 @@ pub(super) fn level_for(now: u64, when: u64) -> Option<usize> {
     Some((highest / LEVEL_BITS) as usize)
 }
 
-/// The head of one intrusive list of timers (a slot, or an overflow
-/// rotation), whose links are threaded through the wheel's slab.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) struct ListHead {
-    /// The first entry, or [`NIL`] if the list is empty.
-    pub(super) first: u32,
+/// The timers of one slot (or one overflow rotation): their entry indices,
+/// in no order, and a lower bound of their ticks.
+///
+/// An array rather than a list linked through the entries: visiting a slot
+/// reads the indices one after the other and then each entry, and the
+/// entries' loads do not wait for one another, so the processor has many of
+/// them in flight at once. Walking a linked list waits for each entry's
+/// `next` before it can ask for the next entry: one cache miss after
+/// another when a million timers are spread over memory. Each pending entry
+/// keeps its position here, so cancelling is still O(1): the last index
+/// moves into the hole.
+pub(super) struct TimerList {
+    /// The entry index of each timer of the list.
+    timers: Vec<u32>,
     /// No timer of the list is due before this tick. Lowered as timers join,
     /// never raised as they leave (that would take a scan of the list), so it
-    /// is exact unless the list's earliest timer was cancelled.
+    /// is exact unless the list's earliest timer was cancelled; back to
+    /// `u64::MAX` when the list empties.
     pub(super) earliest: u64,
 }
 
-impl ListHead {
+impl TimerList {
     /// An empty list.
-    pub(super) const EMPTY: ListHead = ListHead {
-        first: NIL,
-        earliest: u64::MAX,
-    };
+    pub(super) const fn new() -> TimerList {
+        TimerList {
+            timers: Vec::new(),
+            earliest: u64::MAX,
+        }
+    }
+
+    /// Adds entry `index`, due at `tick`; returns its position in the list.
+    /// An empty list gets its array from `spares`.
+    pub(super) fn push(&mut self, index: u32, tick: u64, spares: &mut Spares) -> u32 {
+        if self.timers.capacity() == 0 {
+            self.timers = spares.take();
+        }
+        let pos = self.timers.len() as u32;
+        self.timers.push(index);
+        self.earliest = self.earliest.min(tick);
+        pos
+    }
+
+    /// Removes the timer at position `pos`; returns the entry index moved
+    /// into its place, whose position is now `pos`, if any. An emptied
+    /// list gives its array to `spares`.
+    pub(super) fn swap_remove(&mut self, pos: u32, spares: &mut Spares) -> Option<u32> {
+        self.timers.swap_remove(pos as usize);
+        if self.timers.is_empty() {
+            spares.give(self.take());
+            return None;
+        }
+        self.timers.get(pos as usize).copied()
+    }
+
+    /// Empties the list and returns its array of entry indices (for the
+    /// caller to give to the spares when done with it).
+    pub(super) fn take(&mut self) -> Vec<u32> {
+        self.earliest = u64::MAX;
+        std::mem::take(&mut self.timers)
+    }
+
+    /// The entry indices, for the wheel's invariant checks.
+    #[cfg(test)]
+    pub(super) fn timers(&self) -> &[u32] {
+        &self.timers
+    }
+
+    /// Whether the list holds no timer.
+    pub(super) fn is_empty(&self) -> bool {
+        self.timers.is_empty()
+    }
 }
 
-/// One level: the heads of its 64 slot lists and the bitmap of the non-empty
+/// Arrays of emptied lists, kept for the next lists to start with: a
+/// slot that the clock visits, or whose last timer is cancelled, would
+/// otherwise free its array, and the next timer there allocate one. Only
+/// small arrays are kept, and only a few, so that what a burst of timers
+/// grew is handed back.
+pub(super) struct Spares(Vec<Vec<u32>>);
+
+impl Spares {
+    /// No spare arrays.
+    pub(super) const fn new() -> Spares {
+        Spares(Vec::new())
+    }
+
+    /// An empty array with room for [`SPARE_ROOM`] indices or more.
+    fn take(&mut self) -> Vec<u32> {
+        self.0
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(SPARE_ROOM))
+    }
+
+    /// Keeps `list`'s array, emptied, unless it is big or enough are kept.
+    pub(super) fn give(&mut self, mut list: Vec<u32>) {
+        if list.capacity() != 0 && list.capacity() <= SPARE_ROOM && self.0.len() < SPARE_LISTS {
+            list.clear();
+            self.0.push(list);
+        }
+    }
+}
+
+/// One level: the lists of its 64 slots and the bitmap of the non-empty
 /// ones.
 pub(super) struct Level {
     /// Bit `s` is set exactly when slot `s` is non-empty.
     occupied: u64,
-    /// The head of each slot's list.
-    heads: [ListHead; SLOTS],
+    /// Each slot's timers.
+    lists: [TimerList; SLOTS],
     /// log2 of the ticks one slot spans: `LEVEL_BITS * level`.
     shift: u32,
 }
@@ -80,7 +170,7 @@ impl Level {
         debug_assert!(level < NUM_LEVELS);
         Level {
             occupied: 0,
-            heads: [ListHead::EMPTY; SLOTS],
+            lists: [const { TimerList::new() }; SLOTS],
             shift: LEVEL_BITS * level as u32,
         }
     }
@@ -90,19 +180,38 @@ impl Level {
         ((tick >> self.shift) & SLOT_MASK) as usize
     }
 
-    /// The head of slot `slot`'s list.
-    pub(super) fn head(&self, slot: usize) -> ListHead {
-        self.heads[slot]
+    /// Slot `slot`'s timers.
+    pub(super) fn list(&self, slot: usize) -> &TimerList {
+        &self.lists[slot]
     }
 
-    /// Sets the head of slot `slot`'s list, keeping the bitmap in step.
-    pub(super) fn set_head(&mut self, slot: usize, head: ListHead) {
-        self.heads[slot] = head;
-        if head.first == NIL {
+    /// Adds entry `index`, due at `tick`, to slot `slot`; returns its
+    /// position there.
+    pub(super) fn push(&mut self, slot: usize, index: u32, tick: u64, spares: &mut Spares) -> u32 {
+        self.occupied |= 1 << slot;
+        self.lists[slot].push(index, tick, spares)
+    }
+
+    /// Removes the timer at position `pos` of slot `slot`; returns the entry
+    /// index moved into its place, if any.
+    pub(super) fn swap_remove(
+        &mut self,
+        slot: usize,
+        pos: u32,
+        spares: &mut Spares,
+    ) -> Option<u32> {
+        let list = &mut self.lists[slot];
+        let moved = list.swap_remove(pos, spares);
+        if list.is_empty() {
             self.occupied &= !(1 << slot);
-        } else {
-            self.occupied |= 1 << slot;
         }
+        moved
+    }
+
+    /// Empties slot `slot` and returns its array of entry indices.
+    pub(super) fn take(&mut self, slot: usize) -> Vec<u32> {
+        self.occupied &= !(1 << slot);
+        self.lists[slot].take()
     }
 
     /// The first non-empty slot, in time order, given that the clock is at
@@ -133,7 +242,7 @@ impl Level {
     /// Empties every slot (the entries themselves belong to the caller).
     pub(super) fn clear(&mut self) {
         self.occupied = 0;
-        self.heads = [ListHead::EMPTY; SLOTS];
+        self.lists = [const { TimerList::new() }; SLOTS];
     }
 
     /// Whether slot `slot`'s bit is set, for the wheel's invariant checks.
@@ -192,18 +301,43 @@ mod tests {
     }
 
     #[test]
-    fn bitmap_follows_the_heads() {
-        let mut level = Level::new(0);
+    fn bitmap_follows_the_lists() {
+        let (mut level, mut spares) = (Level::new(0), Spares::new());
         assert_eq!(level.next_occupied(0), None);
-        let head = |first| ListHead { first, earliest: 0 };
-        level.set_head(40, head(7));
-        level.set_head(9, head(8));
+        assert_eq!(level.push(40, 7, 40, &mut spares), 0);
+        assert_eq!(level.push(9, 8, 9, &mut spares), 0);
+        assert_eq!(level.push(9, 5, 12, &mut spares), 1);
         assert_eq!(level.next_occupied(0), Some(9));
-        level.set_head(9, ListHead::EMPTY);
+        // Removing the first moves the last into its place.
+        assert_eq!(level.swap_remove(9, 0, &mut spares), Some(5));
+        assert_eq!(level.list(9).earliest, 9, "a bound is not raised");
+        assert_eq!(level.swap_remove(9, 0, &mut spares), None);
+        assert_eq!(level.list(9).earliest, u64::MAX, "an empty list has none");
         assert_eq!(level.next_occupied(0), Some(40));
         assert_eq!(level.next_occupied(40), Some(40));
-        level.clear();
+        assert_eq!(level.take(40), [7]);
         assert_eq!(level.next_occupied(0), None);
-        assert_eq!(level.head(40), ListHead::EMPTY);
+    }
+
+    #[test]
+    fn emptied_lists_leave_a_few_small_arrays_behind() {
+        let (mut level, mut spares) = (Level::new(0), Spares::new());
+        // Cancelling a slot's last timer frees its array for the next slot.
+        level.push(3, 1, 3, &mut spares);
+        assert_eq!(level.swap_remove(3, 0, &mut spares), None);
+        assert_eq!(level.list(3).timers.capacity(), 0);
+        assert_eq!(spares.0.len(), 1);
+        level.push(4, 2, 4, &mut spares);
+        assert_eq!(spares.0.len(), 0, "the kept array is reused");
+        // A big array is not kept, nor more than a few.
+        for index in 0..100 {
+            level.push(5, index, 5, &mut spares);
+        }
+        spares.give(level.take(5));
+        assert_eq!(spares.0.len(), 0);
+        for _ in 0..2 * SPARE_LISTS {
+            spares.give(Vec::with_capacity(SPARE_ROOM));
+        }
+        assert_eq!(spares.0.len(), SPARE_LISTS);
     }
 }

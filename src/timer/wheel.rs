@@ -5,11 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use slab::Slab;
+use super::level::{level_for, Level, Spares, TimerList, NIL, NUM_LEVELS, WHEEL_BITS};
 
-use super::level::{level_for, Level, ListHead, NIL, NUM_LEVELS, WHEEL_BITS};
-
-/// Identifies one timer: its slab index and the generation of that index
+/// Identifies one timer: its entry index and the generation of that entry
 /// when the timer was inserted, so a stale key (timer already removed, its
 /// entry reused by a newer timer) never touches another timer.
 ///
@@ -17,13 +15,13 @@ use super::level::{level_for, Level, ListHead, NIL, NUM_LEVELS, WHEEL_BITS};
 /// if it were kept while 2^32 other timers came and went at its index.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub(crate) struct TimerKey {
-    /// The timer's index in the wheel's slab.
+    /// The timer's index in the wheel's entries.
     index: u32,
-    /// `Wheel::generations[index]` at insertion; bumped when it is removed.
+    /// The entry's generation at insertion; bumped when it is removed.
     generation: u32,
 }
 
-/// A list that a pending timer is linked into.
+/// A list that a pending timer is in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum List {
     /// Slot `slot` of level `level`.
@@ -33,18 +31,19 @@ enum List {
     Overflow { rotation: u64 },
 }
 
-/// Where a timer is in its life, in two bytes (an entry is 72 bytes with
-/// a callback's value, not 88: a million pending timers touch 16 MB less):
-/// pending in slot `slot` of level `level` (`level << 8 | slot`), pending
-/// in the overflow list of its rotation (which its tick gives:
-/// `tick >> WHEEL_BITS`), or expired by `advance` and linked nowhere, its
-/// value waiting for `remove`.
+/// Where an entry is in its life, in two bytes (an entry is 80 bytes
+/// with a callback's value, not 96: a million pending timers touch 16 MB
+/// less): pending in slot `slot` of level `level` (`level << 8 | slot`),
+/// pending in the overflow list of its rotation (which its tick gives:
+/// `tick >> WHEEL_BITS`), expired by `advance` and in no list, its value
+/// waiting for `remove`, or vacant (no timer; free for the next insert).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct State(u16);
 
 impl State {
     const EXPIRED: State = State(u16::MAX);
     const OVERFLOW: State = State(u16::MAX - 1);
+    const VACANT: State = State(u16::MAX - 2);
 
     /// Pending in `list`.
     fn pending(list: List) -> State {
@@ -54,10 +53,10 @@ impl State {
         }
     }
 
-    /// The list a timer due at `tick` is linked into; `None` if expired.
+    /// The list a timer due at `tick` is in; `None` if expired or vacant.
     fn list(self, tick: u64) -> Option<List> {
         match self {
-            State::EXPIRED => None,
+            State::EXPIRED | State::VACANT => None,
             State::OVERFLOW => Some(List::Overflow {
                 rotation: tick >> WHEEL_BITS,
             }),
@@ -69,10 +68,12 @@ impl State {
     }
 }
 
-/// One timer: the caller's value and the wheel's bookkeeping.
+/// One timer, or a vacant place for one: the caller's value and the
+/// wheel's bookkeeping.
 struct Entry<T> {
-    /// The caller's value, given back by `remove` or `drain`.
-    value: T,
+    /// The caller's value, given back by `remove` or `drain`; `None` while
+    /// the entry is vacant.
+    value: Option<T>,
     /// The exact deadline; orders an expired batch.
     deadline: u64,
     /// Insertion sequence number; orders equal deadlines.
@@ -80,33 +81,40 @@ struct Entry<T> {
     /// The tick the timer belongs to: `ceil(deadline / tick)`, or the
     /// current tick if the deadline had passed when the timer was inserted.
     tick: u64,
-    /// The previous entry in its list, or [`NIL`].
-    prev: u32,
-    /// The next entry in its list, or [`NIL`].
-    next: u32,
-    /// Pending in a list, or expired.
+    /// Pending: the timer's position in its list ([`TimerList`]). Vacant:
+    /// the next vacant entry, or [`NIL`].
+    pos: u32,
+    /// Pending in a list, expired, or vacant.
     state: State,
-    /// `Wheel::generations[index]` when the timer was inserted: its key's
-    /// generation, kept beside the timer so that making its key (at
-    /// expiry) and checking one (`get`, `remove`) read only this entry,
-    /// not the generation table as well (a second cache miss per timer
-    /// when a million expire).
+    /// The generation of the entry: a key is good while it matches. Bumped
+    /// when the timer is removed, kept while the entry is vacant and given
+    /// to the next timer inserted here, so each entry's generations only
+    /// move forward. Kept in the entry, not in a table beside it, so that
+    /// making a key (at expiry) and checking one (`get`, `remove`) read
+    /// only the entry (a table is a second cache miss per timer when a
+    /// million expire).
     generation: u32,
 }
 
-/// A hierarchical timer wheel: 6 levels of 64 slots over a slab of timers.
+/// A hierarchical timer wheel: 6 levels of 64 slots over an array of timers.
 pub(crate) struct Wheel<T> {
-    /// Every timer not yet removed, pending or expired.
-    entries: Slab<Entry<T>>,
-    /// The current generation of each slab index, bumped whenever the entry
-    /// there is removed, so each index's generations only move forward.
-    generations: Vec<u32>,
+    /// Every timer not yet removed, pending or expired, and the vacant
+    /// entries left by removed ones.
+    entries: Vec<Entry<T>>,
+    /// The first vacant entry, or [`NIL`]; each vacant entry's `pos` names
+    /// the next.
+    vacant: u32,
+    /// The number of timers stored, pending or expired.
+    stored: usize,
     /// The levels, finest first.
     levels: [Level; NUM_LEVELS],
-    /// The head of each non-empty overflow list, by rotation. Ordered, so the
-    /// next rotation with timers is its first key; there are as many keys as
-    /// distinct far-away rotations (a handful), not as many as timers.
-    overflow: BTreeMap<u64, ListHead>,
+    /// The timers of each far-away rotation, by rotation (none empty).
+    /// Ordered, so the next rotation with timers is its first key; there
+    /// are as many keys as distinct far-away rotations (a handful), not as
+    /// many as timers.
+    overflow: BTreeMap<u64, TimerList>,
+    /// Emptied lists' arrays, kept for new lists.
+    spares: Spares,
     /// The length of a tick, in the caller's unit of time.
     tick: u64,
     /// The current time: the last `now` given to `advance`.
@@ -134,10 +142,12 @@ impl<T> Wheel<T> {
     pub(crate) fn new(tick: u64) -> Wheel<T> {
         assert!(tick > 0, "a timer wheel's tick must be at least 1");
         Wheel {
-            entries: Slab::new(),
-            generations: Vec::new(),
+            entries: Vec::new(),
+            vacant: NIL,
+            stored: 0,
             levels: std::array::from_fn(Level::new),
             overflow: BTreeMap::new(),
+            spares: Spares::new(),
             tick,
             now: 0,
             now_tick: 0,
@@ -158,29 +168,37 @@ impl<T> Wheel<T> {
     ///
     /// If `u32::MAX - 1` timers are already stored.
     pub(crate) fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
-        let index = self.entries.vacant_key();
-        assert!(index < NIL as usize, "too many timers");
-        if index >= self.generations.len() {
-            self.generations.resize(index + 1, 0);
-        }
-        let generation = self.generations[index];
-        self.entries.insert(Entry {
-            value,
-            deadline,
-            seq: self.next_seq,
-            tick: self.tick_for(deadline),
-            prev: NIL,
-            next: NIL,
-            state: State::EXPIRED,
-            generation,
-        });
+        let (seq, tick) = (self.next_seq, self.tick_for(deadline));
+        let index = self.vacant;
+        let generation = if index != NIL {
+            let entry = &mut self.entries[index as usize];
+            self.vacant = entry.pos;
+            entry.value = Some(value);
+            (entry.deadline, entry.seq, entry.tick) = (deadline, seq, tick);
+            entry.generation
+        } else {
+            assert!(self.entries.len() < NIL as usize, "too many timers");
+            self.entries.push(Entry {
+                value: Some(value),
+                deadline,
+                seq,
+                tick,
+                pos: NIL,
+                state: State::VACANT,
+                generation: 0,
+            });
+            0
+        };
+        let index = if index != NIL {
+            index
+        } else {
+            (self.entries.len() - 1) as u32
+        };
         self.next_seq += 1;
-        self.place(index as u32);
+        self.place(index);
         self.pending += 1;
-        TimerKey {
-            index: index as u32,
-            generation,
-        }
+        self.stored += 1;
+        TimerKey { index, generation }
     }
 
     /// Removes a timer, pending or expired, freeing its entry at once, and
@@ -195,21 +213,28 @@ impl<T> Wheel<T> {
             self.unlink(key.index, list);
             self.pending -= 1;
         }
-        let generation = &mut self.generations[key.index as usize];
-        *generation = generation.wrapping_add(1);
-        Some(self.entries.remove(key.index as usize).value)
+        let vacant = self.vacant;
+        let entry = &mut self.entries[key.index as usize];
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.state = State::VACANT;
+        entry.pos = vacant;
+        self.vacant = key.index;
+        self.stored -= 1;
+        entry.value.take()
     }
 
     /// The value of a timer, pending or expired; `None` if the key is stale.
     pub(crate) fn get(&self, key: TimerKey) -> Option<&T> {
-        let live = self.is_live(key);
-        live.then(|| &self.entries[key.index as usize].value)
+        let entry = self.entries.get(key.index as usize)?;
+        let live = entry.generation == key.generation;
+        live.then_some(entry.value.as_ref()).flatten()
     }
 
     /// The value of a timer, pending or expired; `None` if the key is stale.
     pub(crate) fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
-        let live = self.is_live(key);
-        live.then(|| &mut self.entries[key.index as usize].value)
+        let entry = self.entries.get_mut(key.index as usize)?;
+        let live = entry.generation == key.generation;
+        live.then_some(entry.value.as_mut()).flatten()
     }
 
     /// Moves the clock to `now` and expires every timer whose tick it
@@ -266,14 +291,14 @@ impl<T> Wheel<T> {
     /// than the current time. `None` if no timer is pending.
     ///
     /// It is read from the first list `advance` will visit, which holds the
-    /// earliest timer, and from that list's lower bound (see [`ListHead`]):
+    /// earliest timer, and from that list's lower bound (see [`TimerList`]):
     /// so it is exact, unless the earliest timer of that list was cancelled.
     /// Then the answer is early, a time at which that list cascades; still,
     /// advancing to it always makes progress: something expires, or the next
     /// answer is strictly later.
     pub(crate) fn next_expiration(&self) -> Option<u64> {
         let (_, list) = self.next_list()?;
-        let earliest = self.head(list).earliest;
+        let earliest = self.list(list).earliest;
         Some(if earliest <= self.now_tick {
             self.now
         } else {
@@ -289,13 +314,13 @@ impl<T> Wheel<T> {
     /// The number of stored timers: pending, and expired but not removed.
     #[allow(dead_code)] // not called by the loop yet
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.stored
     }
 
     /// Whether no timer is stored, pending or expired.
     #[allow(dead_code)] // not called by the loop yet
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.stored == 0
     }
 
     /// The current time: the last `now` given to `advance`, or 0.
@@ -310,17 +335,23 @@ impl<T> Wheel<T> {
     pub(crate) fn drain(&mut self) -> Vec<T> {
         self.levels.iter_mut().for_each(Level::clear);
         self.overflow.clear();
-        self.pending = 0;
-        for generation in &mut self.generations {
-            *generation = generation.wrapping_add(1);
+        (self.pending, self.stored) = (0, 0);
+        let mut values = Vec::new();
+        self.vacant = NIL;
+        for (index, entry) in self.entries.iter_mut().enumerate().rev() {
+            values.extend(entry.value.take());
+            entry.generation = entry.generation.wrapping_add(1);
+            entry.state = State::VACANT;
+            entry.pos = self.vacant;
+            self.vacant = index as u32;
         }
-        self.entries.drain().map(|entry| entry.value).collect()
+        values
     }
 
     /// Whether `key` names a stored timer.
     fn is_live(&self, key: TimerKey) -> bool {
         let entry = self.entries.get(key.index as usize);
-        entry.is_some_and(|e| e.generation == key.generation)
+        entry.is_some_and(|e| e.generation == key.generation && e.value.is_some())
     }
 
     /// The tick that a timer inserted now with `deadline` belongs to: the
@@ -376,35 +407,53 @@ impl<T> Wheel<T> {
     /// Visits `list`, which starts at tick `start`: moves the clock there,
     /// then expires each of its timers that is due and places the others
     /// again, on a lower level now that the clock is closer (the cascade).
+    ///
+    /// None of them goes back into `list` (they go to a lower level, or
+    /// from the overflow map into the wheel), so `list` stays empty.
     fn visit(&mut self, start: u64, list: List, out: &mut Vec<(u64, u64, TimerKey)>) {
         debug_assert!(start >= self.now_tick, "visiting a list behind the clock");
         self.now_tick = start;
-        let mut index = self.head(list).first;
-        self.set_head(list, ListHead::EMPTY);
-        while index != NIL {
+        let timers = match list {
+            List::Slot { level, slot } => self.levels[level as usize].take(slot as usize),
+            List::Overflow { rotation } => self
+                .overflow
+                .remove(&rotation)
+                .map_or_else(Vec::new, |mut l| l.take()),
+        };
+        for &index in &timers {
             let entry = &mut self.entries[index as usize];
-            let next = entry.next;
             if entry.tick <= self.now_tick {
                 entry.state = State::EXPIRED;
                 let key = TimerKey {
                     index,
                     generation: entry.generation,
                 };
-                let sort_key = (entry.deadline, entry.seq);
                 self.pending -= 1;
-                out.push((sort_key.0, sort_key.1, key));
+                out.push((entry.deadline, entry.seq, key));
             } else {
                 self.place(index);
             }
-            index = next;
         }
+        self.spares.give(timers);
     }
 
-    /// Links a pending timer into the list its tick calls for, given the
+    /// Puts a pending timer in the list its tick calls for, given the
     /// current tick.
     fn place(&mut self, index: u32) {
-        let list = self.list_for(self.entries[index as usize].tick);
-        self.link(index, list);
+        let entry = &self.entries[index as usize];
+        let (tick, list) = (entry.tick, self.list_for(entry.tick));
+        let pos = match list {
+            List::Slot { level, slot } => {
+                self.levels[level as usize].push(slot as usize, index, tick, &mut self.spares)
+            }
+            List::Overflow { rotation } => self
+                .overflow
+                .entry(rotation)
+                .or_insert_with(TimerList::new)
+                .push(index, tick, &mut self.spares),
+        };
+        let entry = &mut self.entries[index as usize];
+        (entry.pos, entry.state) = (pos, State::pending(list));
     }
 
     /// The list for a timer due at tick `tick`, given the current tick.
@@ -423,70 +472,37 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// Links entry `index` at the head of `list`.
-    fn link(&mut self, index: u32, list: List) {
-        let head = self.head(list);
-        let entry = &mut self.entries[index as usize];
-        entry.prev = NIL;
-        entry.next = head.first;
-        entry.state = State::pending(list);
-        let earliest = head.earliest.min(entry.tick);
-        if head.first != NIL {
-            self.entries[head.first as usize].prev = index;
-        }
-        self.set_head(
-            list,
-            ListHead {
-                first: index,
-                earliest,
-            },
-        );
-    }
-
-    /// Unlinks entry `index` from `list`, the list it is in.
+    /// Takes entry `index` out of `list`, the list it is in: the list's last
+    /// timer moves into its place.
     fn unlink(&mut self, index: u32, list: List) {
-        let Entry { prev, next, .. } = self.entries[index as usize];
-        if prev != NIL {
-            self.entries[prev as usize].next = next;
-        } else if next != NIL {
-            // The bound stays: raising it would take a scan of the list.
-            let earliest = self.head(list).earliest;
-            self.set_head(
-                list,
-                ListHead {
-                    first: next,
-                    earliest,
-                },
-            );
-        } else {
-            self.set_head(list, ListHead::EMPTY);
-        }
-        if next != NIL {
-            self.entries[next as usize].prev = prev;
+        let pos = self.entries[index as usize].pos;
+        let moved = match list {
+            List::Slot { level, slot } => {
+                self.levels[level as usize].swap_remove(slot as usize, pos, &mut self.spares)
+            }
+            List::Overflow { rotation } => {
+                let timers = self
+                    .overflow
+                    .get_mut(&rotation)
+                    .expect("a pending timer's rotation");
+                let moved = timers.swap_remove(pos, &mut self.spares);
+                if timers.is_empty() {
+                    self.overflow.remove(&rotation);
+                }
+                moved
+            }
+        };
+        if let Some(moved) = moved {
+            self.entries[moved as usize].pos = pos;
         }
     }
 
-    /// The head of `list`.
-    fn head(&self, list: List) -> ListHead {
+    /// The timers of `list` (an empty list for a rotation without any).
+    fn list(&self, list: List) -> &TimerList {
+        const EMPTY: &TimerList = &TimerList::new();
         match list {
-            List::Slot { level, slot } => self.levels[level as usize].head(slot as usize),
-            List::Overflow { rotation } => {
-                let head = self.overflow.get(&rotation).copied();
-                head.unwrap_or(ListHead::EMPTY)
-            }
-        }
-    }
-
-    /// Sets the head of `list`; [`ListHead::EMPTY`] empties it.
-    fn set_head(&mut self, list: List, head: ListHead) {
-        match list {
-            List::Slot { level, slot } => self.levels[level as usize].set_head(slot as usize, head),
-            List::Overflow { rotation } if head.first == NIL => {
-                self.overflow.remove(&rotation);
-            }
-            List::Overflow { rotation } => {
-                self.overflow.insert(rotation, head);
-            }
+            List::Slot { level, slot } => self.levels[level as usize].list(slot as usize),
+            List::Overflow { rotation } => self.overflow.get(&rotation).unwrap_or(EMPTY),
         }
     }
 }
@@ -497,7 +513,7 @@ impl<T> fmt::Debug for Wheel<T> {
             .field("tick", &self.tick)
             .field("now", &self.now)
             .field("pending", &self.pending)
-            .field("len", &self.entries.len())
+            .field("len", &self.stored)
             .finish_non_exhaustive()
     }
 }
@@ -517,7 +533,7 @@ mod tests {
     const US: u64 = 1_000;
 
     impl<T> Wheel<T> {
-        /// Asserts every structural invariant: lists well linked, bitmaps and
+        /// Asserts every structural invariant: positions kept right, bitmaps and
         /// overflow keys in step with the heads, each pending timer exactly
         /// where `place` would put it now, and the counters right.
         fn check(&self) {
@@ -528,41 +544,45 @@ mod tests {
                         level: level as u8,
                         slot: slot as u8,
                     };
-                    assert_eq!(slots.is_occupied(slot), slots.head(slot).first != NIL);
+                    assert_eq!(slots.is_occupied(slot), !slots.list(slot).is_empty());
                     linked += self.check_list(list);
                 }
             }
-            for (&rotation, head) in &self.overflow {
-                assert_ne!(head.first, NIL, "an empty overflow list is kept");
+            for (&rotation, timers) in &self.overflow {
+                assert!(!timers.is_empty(), "an empty overflow list is kept");
                 assert!(rotation > self.now_tick >> WHEEL_BITS);
                 linked += self.check_list(List::Overflow { rotation });
             }
-            let expired = self
-                .entries
-                .iter()
-                .filter(|(_, e)| e.state == State::EXPIRED)
-                .count();
+            let count = |state| self.entries.iter().filter(|e| e.state == state).count();
+            let (expired, vacant) = (count(State::EXPIRED), count(State::VACANT));
             assert_eq!(linked, self.pending);
-            assert_eq!(linked + expired, self.entries.len());
+            assert_eq!(linked + expired, self.stored);
+            assert_eq!(self.stored + vacant, self.entries.len());
+            let (mut index, mut free) = (self.vacant, 0);
+            while index != NIL {
+                let entry = &self.entries[index as usize];
+                assert!(entry.state == State::VACANT && entry.value.is_none());
+                (index, free) = (entry.pos, free + 1);
+            }
+            assert_eq!(free, vacant, "a vacant entry is not in the free list");
             assert_eq!(self.now_tick, self.tick_at(self.now));
         }
 
         /// Checks one list and returns its length.
         fn check_list(&self, list: List) -> usize {
-            let head = self.head(list);
-            if head.first == NIL {
-                assert_eq!(head, ListHead::EMPTY);
+            let timers = self.list(list);
+            if timers.is_empty() {
+                assert_eq!(timers.earliest, u64::MAX, "an empty list keeps a bound");
             }
-            let (mut prev, mut index, mut len) = (NIL, head.first, 0);
-            while index != NIL {
+            for (pos, &index) in timers.timers().iter().enumerate() {
                 let entry = &self.entries[index as usize];
-                assert!(head.earliest <= entry.tick, "bound above a timer");
-                assert_eq!(entry.prev, prev);
+                assert!(timers.earliest <= entry.tick, "bound above a timer");
+                assert_eq!(entry.pos as usize, pos);
+                assert!(entry.value.is_some());
                 assert_eq!(entry.state.list(entry.tick), Some(list));
                 assert_eq!(self.list_for(entry.tick), list, "timer in the wrong list");
-                (prev, index, len) = (index, entry.next, len + 1);
             }
-            len
+            timers.timers().len()
         }
     }
 
@@ -755,7 +775,7 @@ mod tests {
     fn equal_deadlines_fire_in_insertion_order_after_cascading() {
         let mut wheel = Wheel::new(1);
         // From these clock positions the deadline sits on levels 4, 3, 2, 1
-        // and 0; two timers per position share a (LIFO) slot list.
+        // and 0; two timers per position share a slot list.
         let steps = [
             0,
             1 << 24,
@@ -842,7 +862,7 @@ mod tests {
         let old = wheel.insert(MS, 1);
         assert_eq!(wheel.remove(old), Some(1));
         let new = wheel.insert(2 * MS, 2);
-        assert_eq!(new.index, old.index, "the slab reuses the entry");
+        assert_eq!(new.index, old.index, "the vacant entry is reused");
         assert_ne!(new, old);
         assert_eq!(wheel.get(old), None);
         assert_eq!(wheel.get_mut(old), None);
