@@ -29,7 +29,7 @@ use super::{Core, TimerEntry, WAKER_TOKEN};
 use crate::callback::InlineFn;
 use crate::exception::ExceptionSource;
 use crate::io::sources::Dispatch;
-use crate::ready::Callback;
+use crate::ready::{Callback, Other};
 use crate::stats::{bump, Counters};
 use crate::task::{RemoteJob, Runnable};
 use crate::timer::TimerKey;
@@ -258,7 +258,7 @@ impl Core {
                 }
                 Some(RemoteJob::Wake(task)) => {
                     if let Some(entry) = self.sched.arrived(task) {
-                        ready.push(Runnable::Task(entry));
+                        ready.push(Runnable::task(entry));
                     }
                 }
                 None => break,
@@ -349,7 +349,7 @@ impl Core {
             Some(TimerEntry::Callback(_)) => {
                 bump(&self.counters.timers_fired);
                 drop(timers);
-                self.sched.ready().borrow_mut().push(Runnable::Timer(key));
+                self.sched.ready().borrow_mut().push(Runnable::timer(key));
             }
         }
     }
@@ -394,14 +394,14 @@ impl Core {
             };
             match runnable {
                 Runnable::Callback(cb) => self.run_callback(cb),
-                Runnable::Task(task) => self.run_task(task),
-                Runnable::Timer(key) => {
+                Runnable::Other(Other::Task(task)) => self.run_task(task),
+                Runnable::Other(Other::Timer(key)) => {
                     let entry = self.timers.borrow_mut().remove(key);
                     if let Some(TimerEntry::Callback(cb)) = entry {
                         self.run_callback(cb);
                     }
                 }
-                Runnable::Cancelled => {}
+                Runnable::Other(Other::Cancelled) => {}
             }
         }
     }
@@ -412,12 +412,12 @@ impl Core {
     pub(super) fn peek_ready(&self) -> Option<Ran> {
         let (task, at) = match self.sched.ready().borrow().front()? {
             Runnable::Callback(cb) => (false, cb.location),
-            Runnable::Task(entry) => (true, entry.view().location()),
-            Runnable::Timer(key) => match self.timers.borrow().get(*key)? {
+            Runnable::Other(Other::Task(entry)) => (true, entry.view().location()),
+            Runnable::Other(Other::Timer(key)) => match self.timers.borrow().get(*key)? {
                 TimerEntry::Callback(cb) => (false, cb.location),
                 TimerEntry::Waker(_) => return None,
             },
-            Runnable::Cancelled => return None,
+            Runnable::Other(Other::Cancelled) => return None,
         };
         Some(Ran { task, at })
     }

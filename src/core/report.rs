@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::Core;
 use crate::exception::ExceptionSource;
+use crate::ready::Other;
 use crate::task::{LocalRef, Payload, Runnable, StoredWaker};
 use crate::trace::What;
 use crate::watch::{Lag, Ran, Verdict};
@@ -163,7 +164,9 @@ impl Core {
     /// before it runs: a task may be gone afterwards).
     fn trace_label(&self) -> Option<What> {
         let task = match self.sched.ready().borrow().front()? {
-            Runnable::Task(entry) => Some((entry.view().id(), entry.view().location())),
+            Runnable::Other(Other::Task(entry)) => {
+                Some((entry.view().id(), entry.view().location()))
+            }
             _ => None,
         };
         let Some((id, at)) = task else {

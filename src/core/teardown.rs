@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use super::Core;
 use crate::error::RunError;
 use crate::exception::ExceptionSource;
+use crate::ready::Other;
 use crate::stats::Counters;
 use crate::task::{LocalRef, RemoteJob, Runnable};
 
@@ -79,7 +80,7 @@ impl Core {
                 match runnable {
                     // Every task is complete now: an entry releases the
                     // reference it was handed, if any.
-                    Runnable::Task(entry) => entry.discard(),
+                    Runnable::Other(Other::Task(entry)) => entry.discard(),
                     other => self.drop_isolated(other, at),
                 }
             }

@@ -136,7 +136,7 @@ impl Scheduler {
         let seq = self
             .ready
             .borrow_mut()
-            .push(ready::Runnable::Task(task.entry()));
+            .push(ready::Runnable::task(task.entry()));
         view.set_id(seq + 1);
         Task::from_raw(task, self.clone())
     }
@@ -166,7 +166,7 @@ impl Scheduler {
             return false;
         };
         if !task.is_complete() && view.update(state::Local::schedule) {
-            ready.push(ready::Runnable::Task(task.entry()));
+            ready.push(ready::Runnable::task(task.entry()));
         }
         true
     }
