@@ -432,8 +432,21 @@ impl LocalRef {
     }
 
     /// Marks the task complete (invariant 5): its future is gone.
+    ///
+    /// While `refs` is 1 the loop thread's owners hold the only reference:
+    /// no waker lives on another thread, and only a holder can make one,
+    /// so no other thread can reach the state word; a plain store then
+    /// does, without the locked read-modify-write. `Acquire`, as in
+    /// `decrement`: other threads' last uses (their `Release` decrements)
+    /// happen before.
+    #[inline(never)] // once per task: kept out of the turn's code
     pub(crate) fn set_complete(&self) {
-        self.raw.header().state.set_complete();
+        let header = self.raw.header();
+        if header.refs.load(Ordering::Acquire) == 1 {
+            header.state.set_complete_alone();
+        } else {
+            header.state.set_complete();
+        }
     }
 
     /// Moves the output out.
@@ -757,17 +770,25 @@ unsafe fn increment(ptr: NonNull<Header>) {
 unsafe fn decrement(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive until here.
     let header = unsafe { header(ptr) };
-    if header.refs.fetch_sub(1, Ordering::Release) != 1 {
-        return;
+    // The only reference left is the caller's: no other thread holds one,
+    // and only a holder can make another, so none can appear. Most tasks
+    // end this way (no waker ever cloned), and this load saves them the
+    // locked read-modify-write below. `Acquire`: the other threads'
+    // decrements (`Release`) happen before the free.
+    if header.refs.load(Ordering::Acquire) != 1 {
+        if header.refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // Pairs with the `Release` above on the other threads' decrements,
+        // so their last uses happen before the free (as `Arc` does). An
+        // `Acquire` load rather than a fence: it reads the end of the same
+        // release sequence, so it synchronises the same way, and
+        // ThreadSanitizer, which does not model fences, sees it (std's
+        // `Arc` does this under TSan). Without it TSan reports the free as
+        // racing with the loop's last writes (`tests/task_invariants.rs`,
+        // last waker on another thread).
+        header.refs.load(Ordering::Acquire);
     }
-    // Pairs with the `Release` above on the other threads' decrements, so
-    // their last uses happen before the free (as `Arc` does). An `Acquire`
-    // load rather than a fence: it reads the end of the same release
-    // sequence, so it synchronises the same way, and ThreadSanitizer, which
-    // does not model fences, sees it (std's `Arc` does this under TSan).
-    // Without it TSan reports the free as racing with the loop's last
-    // writes (`tests/task_invariants.rs`, last waker on another thread).
-    header.refs.load(Ordering::Acquire);
     // SAFETY: this was the last reference: nobody else can reach the task.
     unsafe { (header.vtable.dealloc)(ptr) }
 }

@@ -80,6 +80,13 @@ impl Shared {
         self.0.fetch_or(COMPLETE, Ordering::Release);
     }
 
+    /// [`set_complete`](Shared::set_complete) when no other thread can
+    /// reach the task (it holds no reference to it): a load and a store.
+    pub(crate) fn set_complete_alone(&self) {
+        let bits = self.0.load(Ordering::Relaxed);
+        self.0.store(bits | COMPLETE, Ordering::Release);
+    }
+
     /// A wake off the loop thread: sets `REMOTE_SCHEDULED`; returns whether
     /// the caller must queue a `Wake` job (the task is not complete and no
     /// job is queued already). `AcqRel`: the waker's writes happen before
