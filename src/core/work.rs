@@ -69,7 +69,12 @@ impl Core {
         self.sched.ready().borrow().is_pending(seq)
     }
 
-    #[inline]
+    /// Always inlined: `entry` is then written into the wheel's entry
+    /// where the caller builds it. Passed to a separate function it is
+    /// copied from the caller's stack in wide loads right after the caller
+    /// wrote it in narrow stores, which the processor cannot forward
+    /// (arming and cancelling a timer: 60 → 66 ns when it was not inlined).
+    #[inline(always)]
     pub(crate) fn add_timer(
         &self,
         deadline: u64,
