@@ -107,6 +107,10 @@ impl<T> ReadyQueue<T> {
             self.grow();
         }
         let at = self.slot_of(self.len);
+        debug_assert!(
+            matches!(self.slots[at], Runnable::Other(Other::Cancelled)),
+            "pushing over a live entry"
+        );
         // The slot holds a placeholder, which has nothing to drop.
         std::mem::forget(std::mem::replace(&mut self.slots[at], r));
         self.len += 1;
@@ -176,8 +180,9 @@ impl<T> ReadyQueue<T> {
     /// Doubles the ring (at least 64 slots). It is full: the entries run
     /// from `first` to the end and on from slot 0. Those from slot 0 move
     /// after the old end, where the bigger ring has them follow on, and
-    /// placeholders fill the rest. (The vector grows in place where the
-    /// allocator can, as a `VecDeque` does: no copy of the entries.)
+    /// placeholders fill the rest. (The vector grows with `realloc`, as a
+    /// `VecDeque` does, which for big sizes moves pages rather than copying
+    /// the entries.)
     #[cold]
     #[inline(never)]
     fn grow(&mut self) {
@@ -191,21 +196,19 @@ impl<T> ReadyQueue<T> {
         self.slots.resize_with(size, || Runnable::CANCELLED);
     }
 
-    /// Takes every entry out, oldest first, leaving the sequence numbering
-    /// as if they had been popped.
-    fn take_entries(&mut self) -> impl Iterator<Item = Runnable<T>> + '_ {
-        let (first, len) = (self.first, self.len);
-        (self.first, self.len) = (0, 0);
-        let mask = self.slots.len().wrapping_sub(1);
-        (0..len).map(move |nth| {
-            std::mem::replace(&mut self.slots[(first + nth) & mask], Runnable::CANCELLED)
-        })
-    }
-
-    /// Takes every entry out (for teardown), leaving the sequence numbering intact.
+    /// Takes every entry out, oldest first (for teardown), and lets the
+    /// ring go; the sequence numbering goes on as if they had been popped.
     pub(crate) fn take_all(&mut self) -> Vec<Runnable<T>> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut slots = std::mem::take(&mut self.slots);
+        let entries = (0..self.len)
+            .map(|nth| {
+                std::mem::replace(&mut slots[(self.first + nth) & mask], Runnable::CANCELLED)
+            })
+            .collect();
         self.head += self.len as u64;
-        self.take_entries().collect()
+        (self.first, self.len) = (0, 0);
+        entries
     }
 }
 
@@ -320,6 +323,36 @@ mod tests {
             .map(|&(_, n, gone)| (!gone).then_some(n))
             .collect();
         assert_eq!(rest, expected);
+    }
+
+    /// A grown, wrapped ring with live entries and holes, dropped: each
+    /// callback's captures are dropped exactly once.
+    #[test]
+    fn dropping_a_wrapped_ring_drops_each_entry_once() {
+        let token = Rc::new(());
+        let mut q = ReadyQueue::<u32>::default();
+        let callback = |q: &mut ReadyQueue<u32>| {
+            let token = token.clone();
+            q.push(Runnable::Callback(Callback {
+                f: InlineFn::new(move || drop(token)),
+                location: Location::caller(),
+            }))
+        };
+        for _ in 0..50 {
+            callback(&mut q);
+        }
+        for _ in 0..40 {
+            drop(q.pop());
+        }
+        // 10 left from slot 40 on; 100 more wrap around and grow the ring.
+        let seqs: Vec<u64> = (0..100).map(|_| callback(&mut q)).collect();
+        q.push(Runnable::task(7));
+        for seq in seqs.iter().step_by(3) {
+            drop(q.cancel(*seq));
+        }
+        assert_eq!(Rc::strong_count(&token), 1 + 10 + 100 - 34);
+        drop(q);
+        assert_eq!(Rc::strong_count(&token), 1);
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! jobs plus `run_coroutine_threadsafe` round trips from another thread.
 //!
 //! What "exact" means for this design: the loop keeps the capacity it grew
-//! (the ready queue's `VecDeque`, the slabs of the task registry, the timer
-//! wheel and the setters, the wheel's generation table, the remote queue's
-//! current block), so live allocations do not return to where they were
+//! (the ready queue's ring, the slabs of the task registry and the setters,
+//! the timer wheel's entries and a few spare slot arrays, the remote
+//! queue's current block), so live allocations do not return to where they were
 //! before the first round. They must be *identical* after a second
 //! identical round (anything kept per cycle would show), and back to the
 //! baseline exactly once the loop is dropped.

@@ -40,8 +40,9 @@
 //!    `Waker`, each remote-queue entry, and one unit for all the loop-thread
 //!    owners together ([`LocalRef`]s: the `Task` handle, the registry entry
 //!    while the future is alive, a task's turn), which `Local::refs` counts
-//!    without atomics. The allocation is freed when `refs` reaches zero, on
-//!    whichever thread drops the last reference. A ready-queue entry is a
+//!    without atomics. The allocation is freed when the last reference
+//!    goes, on whichever thread drops it: seen as `refs` reaching zero, or,
+//!    without the decrement, as `refs` being 1 when its holder lets go. A ready-queue entry is a
 //!    [`TaskEntry`] that owns nothing, so a local wake touches no atomic:
 //!    while the task is not complete the registry keeps it alive, and when
 //!    it completes with an entry still queued, the registry's `LocalRef`
@@ -434,9 +435,11 @@ impl LocalRef {
     /// Marks the task complete (invariant 5): its future is gone.
     ///
     /// While `refs` is 1 the loop thread's owners hold the only reference:
-    /// no waker lives on another thread, and only a holder can make one,
-    /// so no other thread can reach the state word; a plain store then
-    /// does, without the locked read-modify-write. `Acquire`, as in
+    /// no waker lives on another thread, and only a holder can make one
+    /// (a borrowed waker holds none, but lives only during a poll, and the
+    /// poll is over when a task completes), so no other thread can reach
+    /// the state word; a plain store then does, without the locked
+    /// read-modify-write. `Acquire`, as in
     /// `decrement`: other threads' last uses (their `Release` decrements)
     /// happen before.
     #[inline(never)] // once per task: kept out of the turn's code
@@ -771,10 +774,12 @@ unsafe fn decrement(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive until here.
     let header = unsafe { header(ptr) };
     // The only reference left is the caller's: no other thread holds one,
-    // and only a holder can make another, so none can appear. Most tasks
-    // end this way (no waker ever cloned), and this load saves them the
-    // locked read-modify-write below. `Acquire`: the other threads'
-    // decrements (`Release`) happen before the free.
+    // and only a holder can make another, so none can appear (a borrowed
+    // waker, which holds none, lives only inside a poll, and a poll holds
+    // the loop-thread owners' reference, so it cannot be the one going
+    // here). Most tasks end this way (no waker ever cloned), and this load
+    // saves them the locked read-modify-write below. `Acquire`: the other
+    // threads' decrements (`Release`) happen before the free.
     if header.refs.load(Ordering::Acquire) != 1 {
         if header.refs.fetch_sub(1, Ordering::Release) != 1 {
             return;

@@ -296,4 +296,15 @@ mod tests {
         s.clear_remote();
         assert!(s.is_complete());
     }
+
+    #[test]
+    fn completing_alone_keeps_the_other_bits_and_is_final() {
+        let s = Shared::new();
+        // A remote wake whose job was refused left its bit set.
+        assert!(s.mark_remote());
+        s.set_complete_alone();
+        assert!(s.is_complete());
+        assert_ne!(s.0.load(Ordering::Relaxed) & REMOTE_SCHEDULED, 0);
+        assert!(!s.mark_remote(), "a complete task is never queued again");
+    }
 }

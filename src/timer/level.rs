@@ -1,8 +1,8 @@
-//! One level of the wheel, the head of a timer list, and the tick arithmetic
-//! that picks a level and a slot for a timer.
+//! One level of the wheel, the list of timers each slot holds, and the tick
+//! arithmetic that picks a level and a slot for a timer.
 //!
-//! A level is 64 list heads plus a `u64` whose bit `s` says whether slot `s`
-//! is non-empty, so the next non-empty slot is one `trailing_zeros` away
+//! A level is 64 timer lists plus a `u64` whose bit `s` says whether slot
+//! `s` is non-empty, so the next non-empty slot is one `trailing_zeros` away
 //! however many empty slots come before it.
 
 /// log2 of [`SLOTS`].
@@ -96,11 +96,19 @@ impl TimerList {
     /// Removes the timer at position `pos`; returns the entry index moved
     /// into its place, whose position is now `pos`, if any. An emptied
     /// list gives its array to `spares`.
+    ///
+    /// A big array three quarters empty gives half its room back, so that
+    /// a burst of timers cancelled before their slot comes round (a million
+    /// timeouts a year away, say) does not keep its memory until then.
     pub(super) fn swap_remove(&mut self, pos: u32, spares: &mut Spares) -> Option<u32> {
         self.timers.swap_remove(pos as usize);
         if self.timers.is_empty() {
             spares.give(self.take());
             return None;
+        }
+        let room = self.timers.capacity();
+        if room > SPARE_ROOM && self.timers.len() <= room / 4 {
+            self.timers.shrink_to(room / 2);
         }
         self.timers.get(pos as usize).copied()
     }
@@ -339,5 +347,22 @@ mod tests {
             spares.give(Vec::with_capacity(SPARE_ROOM));
         }
         assert_eq!(spares.0.len(), SPARE_LISTS);
+    }
+
+    #[test]
+    fn a_big_list_mostly_cancelled_gives_room_back() {
+        let (mut level, mut spares) = (Level::new(5), Spares::new());
+        for index in 0..4096 {
+            level.push(7, index, 7, &mut spares);
+        }
+        let grown = level.list(7).timers.capacity();
+        while level.list(7).timers.len() > 1 {
+            level.swap_remove(7, 0, &mut spares);
+        }
+        let room = level.list(7).timers.capacity();
+        assert!(
+            room <= 2 * SPARE_ROOM,
+            "{room} of {grown} kept for one timer"
+        );
     }
 }

@@ -11,8 +11,11 @@ use super::level::{level_for, Level, Spares, TimerList, NIL, NUM_LEVELS, WHEEL_B
 /// when the timer was inserted, so a stale key (timer already removed, its
 /// entry reused by a newer timer) never touches another timer.
 ///
-/// Generations are `u32` and wrap: a key could name a newer timer again only
-/// if it were kept while 2^32 other timers came and went at its index.
+/// Generations are `u32`, and an entry whose generation would wrap around
+/// is retired (never reused), so no key ever names a newer timer: not even
+/// one kept while 2^32 timers come and go at its index, which arming and
+/// cancelling one timer at a time does in minutes (the vacant entry freed
+/// last is the first reused).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub(crate) struct TimerKey {
     /// The timer's index in the wheel's entries.
@@ -213,14 +216,24 @@ impl<T> Wheel<T> {
             self.unlink(key.index, list);
             self.pending -= 1;
         }
+        self.stored -= 1;
+        let value = self.entries[key.index as usize].value.take();
+        self.vacate(key.index);
+        value
+    }
+
+    /// Makes entry `index` (its value gone) vacant under a new generation,
+    /// first in the free list; an entry whose generation wraps around is
+    /// retired instead, vacant but never reused (see [`TimerKey`]).
+    fn vacate(&mut self, index: u32) {
         let vacant = self.vacant;
-        let entry = &mut self.entries[key.index as usize];
+        let entry = &mut self.entries[index as usize];
         entry.generation = entry.generation.wrapping_add(1);
         entry.state = State::VACANT;
-        entry.pos = vacant;
-        self.vacant = key.index;
-        self.stored -= 1;
-        entry.value.take()
+        if entry.generation != 0 {
+            entry.pos = vacant;
+            self.vacant = index;
+        }
     }
 
     /// The value of a timer, pending or expired; `None` if the key is stale.
@@ -338,12 +351,13 @@ impl<T> Wheel<T> {
         (self.pending, self.stored) = (0, 0);
         let mut values = Vec::new();
         self.vacant = NIL;
-        for (index, entry) in self.entries.iter_mut().enumerate().rev() {
+        for index in (0..self.entries.len() as u32).rev() {
+            let entry = &mut self.entries[index as usize];
+            if entry.state == State::VACANT && entry.generation == 0 {
+                continue; // retired: stays out of the free list
+            }
             values.extend(entry.value.take());
-            entry.generation = entry.generation.wrapping_add(1);
-            entry.state = State::VACANT;
-            entry.pos = self.vacant;
-            self.vacant = index as u32;
+            self.vacate(index);
         }
         values
     }
@@ -534,7 +548,7 @@ mod tests {
 
     impl<T> Wheel<T> {
         /// Asserts every structural invariant: positions kept right, bitmaps and
-        /// overflow keys in step with the heads, each pending timer exactly
+        /// overflow keys in step with the lists, each pending timer exactly
         /// where `place` would put it now, and the counters right.
         fn check(&self) {
             let mut linked = 0;
@@ -555,6 +569,11 @@ mod tests {
             }
             let count = |state| self.entries.iter().filter(|e| e.state == state).count();
             let (expired, vacant) = (count(State::EXPIRED), count(State::VACANT));
+            let retired = self
+                .entries
+                .iter()
+                .filter(|e| e.state == State::VACANT && e.generation == 0 && e.value.is_none())
+                .count();
             assert_eq!(linked, self.pending);
             assert_eq!(linked + expired, self.stored);
             assert_eq!(self.stored + vacant, self.entries.len());
@@ -564,7 +583,13 @@ mod tests {
                 assert!(entry.state == State::VACANT && entry.value.is_none());
                 (index, free) = (entry.pos, free + 1);
             }
-            assert_eq!(free, vacant, "a vacant entry is not in the free list");
+            // Retired entries (generation wrapped to 0) stay out of it;
+            // an entry never used twice has generation 0 only while stored.
+            assert_eq!(
+                free,
+                vacant - retired,
+                "a vacant entry is not in the free list"
+            );
             assert_eq!(self.now_tick, self.tick_at(self.now));
         }
 
@@ -874,6 +899,38 @@ mod tests {
         assert_eq!(newer.index, old.index);
         assert_eq!((wheel.remove(old), wheel.remove(new)), (None, None));
         assert_eq!(wheel.get(newer), Some(&3));
+    }
+
+    #[test]
+    fn an_entry_whose_generation_wraps_around_is_never_reused() {
+        let mut wheel = Wheel::new(MS);
+        let first = wheel.insert(MS, 1);
+        // As if 2^32 - 1 timers had come and gone at this index already.
+        wheel.entries[first.index as usize].generation = u32::MAX;
+        let last = TimerKey {
+            generation: u32::MAX,
+            ..first
+        };
+        assert_eq!(wheel.remove(last), Some(1));
+        wheel.check();
+        let next = wheel.insert(MS, 2);
+        assert_ne!(next.index, first.index, "a worn-out entry is retired");
+        // The key of the entry's first timer (generation 0) names nothing.
+        assert_eq!(wheel.get(first), None);
+        assert_eq!(wheel.remove(first), None);
+        assert_eq!(wheel.drain(), [2]);
+        wheel.check();
+        // Still retired after a drain.
+        let after = wheel.insert(MS, 3);
+        assert_ne!(after.index, first.index);
+        wheel.check();
+    }
+
+    #[test]
+    fn an_entry_of_the_loop_is_80_bytes() {
+        // The figure the docs of `State` give; more would mean a million
+        // pending timers touch more memory.
+        assert_eq!(std::mem::size_of::<Entry<crate::core::TimerEntry>>(), 80);
     }
 
     #[test]
@@ -1230,6 +1287,7 @@ mod tests {
         /// Compares every observable outside of `advance`.
         fn compare(&self) {
             let (wheel, model) = (&self.wheel, &self.model);
+            wheel.check();
             assert_eq!(wheel.pending(), model.pending.len());
             assert_eq!(wheel.len(), model.stored.len());
             assert_eq!(wheel.now(), model.now);
