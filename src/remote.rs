@@ -150,6 +150,10 @@ pub(crate) struct Shared<J> {
     pub(crate) spin: Duration,
     /// `Builder::threadsafe_capacity` (`None`: unbounded).
     capacity: Option<Capacity>,
+    /// References that tasks of the loop hold to this queue, plus those
+    /// the loop keeps in stock to hand out (`task::owner`). Together they
+    /// hold one strong count of the `Arc` this lives in.
+    task_refs: AtomicUsize,
 }
 
 impl<J: Job> Shared<J> {
@@ -163,7 +167,26 @@ impl<J: Job> Shared<J> {
             loop_thread: std::thread::current().id(),
             spin,
             capacity: capacity.map(Capacity::new),
+            task_refs: AtomicUsize::new(0),
         }
+    }
+
+    /// Adds `n` task references (the caller holds one already, or is
+    /// the loop taking its own first).
+    pub(crate) fn add_task_refs(&self, n: usize) {
+        self.task_refs.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Releases `n` task references; whether they were the last. Then no
+    /// task of the loop is left anywhere, nor the loop itself.
+    pub(crate) fn release_task_refs(&self, n: usize) -> bool {
+        if self.task_refs.fetch_sub(n, Ordering::Release) != n {
+            return false;
+        }
+        // Pairs with the other releases' `Release`, as `Arc` does: their
+        // holders' last uses happen before the caller frees.
+        self.task_refs.load(Ordering::Acquire);
+        true
     }
 
     /// Queues a threadsafe call; counted if the queue is bounded, but

@@ -8,6 +8,8 @@
 //! - `scheduler`: what tasks need from their loop (ready queue, registry,
 //!   remote queue, names, reports);
 //! - `context`: the thread-local that points at the running loop;
+//! - `owner`: a task's reference to its loop's remote queue (counted in
+//!   batches, not with an atomic per task);
 //! - `stored_waker`: a waker as the loop-local waiter lists keep it
 //!   (no atomic count for a task of the running loop);
 //! - `join`: the typed [`Task`] handle users hold;
@@ -17,6 +19,7 @@ mod alloc;
 pub(crate) mod context;
 mod info;
 mod join;
+mod owner;
 mod raw;
 mod scheduler;
 mod state;

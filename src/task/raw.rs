@@ -8,7 +8,7 @@
 //!  (one ref)   │   state: COMPLETE,            │
 //!  TaskEntry ─►│          REMOTE_SCHEDULED     │
 //!  (no ref)    │   vtable: &'static TaskVtable │
-//!              │   owner: Arc<Remote>          │  the loop's remote queue
+//!              │   owner: Owner                │  the loop's remote queue
 //!              │   local: Local                │  loop thread only (cells)
 //!              ├──────────────────────────────┤
 //!              │ stage: Running(F)             │  loop thread only
@@ -75,9 +75,9 @@ use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use super::owner::Owner;
 use super::scheduler::{Remote, Scheduler};
 use super::state;
 use crate::error::TaskError;
@@ -95,7 +95,7 @@ pub(crate) struct Header {
     vtable: &'static TaskVtable,
     /// The loop this task belongs to; wakes from other threads go through
     /// its remote queue.
-    owner: Arc<Remote>,
+    owner: Owner,
     local: Local,
 }
 
@@ -211,7 +211,7 @@ impl RawTask {
     /// `SCHEDULED`: the caller pushes its first entry.
     pub(crate) fn allocate<F>(
         future: F,
-        owner: Arc<Remote>,
+        owner: Owner,
         location: &'static Location<'static>,
     ) -> LocalRef
     where
@@ -254,8 +254,8 @@ impl RawTask {
         self.ptr == other.ptr
     }
 
-    pub(crate) fn owner(&self) -> &Arc<Remote> {
-        &self.header().owner
+    pub(crate) fn owner(&self) -> &Remote {
+        self.header().owner.get()
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -272,7 +272,11 @@ impl RawTask {
     /// `&Scheduler` exists only on its loop's thread (it is `!Send` and
     /// `!Sync`), so the check proves this is the task's thread.
     pub(crate) fn local_view<'a>(&'a self, scheduler: &'a Scheduler) -> Option<View<'a>> {
-        Arc::ptr_eq(self.owner(), scheduler.remote()).then(|| View::new(self.header()))
+        let header = self.header();
+        header
+            .owner
+            .is(scheduler.remote())
+            .then(|| View::new(header))
     }
 
     /// A ready-queue entry for this task (invariant 2 says why it may own
@@ -554,7 +558,10 @@ fn waker_view<'a>(waker: &'a Waker, scheduler: &'a Scheduler) -> Option<View<'a>
     // SAFETY: an evloop waker's data is a live task header (the waker owns
     // a reference), which outlives the borrow of the waker.
     let header = unsafe { header(NonNull::new_unchecked(waker.data() as *mut Header)) };
-    Arc::ptr_eq(&header.owner, scheduler.remote()).then(|| View::new(header))
+    header
+        .owner
+        .is(scheduler.remote())
+        .then(|| View::new(header))
 }
 
 /// A loop-thread reference to the task behind `waker`, if it is a task

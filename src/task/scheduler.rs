@@ -21,6 +21,7 @@ use std::task::Waker;
 
 use slab::Slab;
 
+use super::owner::TaskOwners;
 use super::raw::{JoinWaiter, LocalRef, Payload, RawTask, RemoteTask, TaskEntry, Turn};
 use super::{state, Task};
 use crate::callback::SendFn;
@@ -63,6 +64,8 @@ pub(crate) struct Scheduler {
     /// be emptied meanwhile (the turn owns no reference).
     in_turn: Cell<bool>,
     remote: Arc<Remote>,
+    /// The references to `remote` that this loop hands its tasks.
+    owners: TaskOwners,
     /// The names of named tasks that are not finished, by id: a side
     /// table, so that unnamed tasks pay nothing.
     names: RefCell<HashMap<u64, Arc<str>>>,
@@ -78,6 +81,7 @@ impl Scheduler {
             registry: RefCell::default(),
             closed: Cell::new(false),
             in_turn: Cell::new(false),
+            owners: TaskOwners::new(&remote),
             remote,
             names: RefCell::default(),
             handler: RefCell::new(None),
@@ -88,6 +92,12 @@ impl Scheduler {
     #[inline]
     pub(crate) fn remote(&self) -> &Arc<Remote> {
         &self.remote
+    }
+
+    /// The references to the remote queue this loop hands its tasks.
+    #[inline]
+    pub(crate) fn owners(&self) -> &TaskOwners {
+        &self.owners
     }
 
     /// The ready queue. Borrowed only briefly, never across user code.
@@ -120,7 +130,7 @@ impl Scheduler {
     where
         F: Future + 'static,
     {
-        let task = RawTask::allocate(future, self.remote.clone(), at);
+        let task = RawTask::allocate(future, self.owners.hand_out(), at);
         if self.closed.get() {
             if let Some(payload) = task.cancel_future() {
                 self.report(ExceptionSource::Drop, at, payload);
