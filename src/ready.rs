@@ -196,6 +196,31 @@ impl<T> ReadyQueue<T> {
         self.slots.resize_with(size, || Runnable::CANCELLED);
     }
 
+    /// Gives back the room of a ring that a burst grew: if it is more than
+    /// `keep` slots and at most a quarter full, it shrinks to the smallest
+    /// size that is at least `keep` and twice its entries (nothing at all
+    /// if it is empty and `keep` is 0). The loop calls it when it goes to
+    /// sleep, and every so often while it stays busy, so that a burst of a
+    /// million callbacks does not pin 32 MB for the loop's life.
+    pub(crate) fn shrink(&mut self, keep: usize) {
+        let size = self.slots.len();
+        if size <= keep || self.len > size / 4 {
+            return;
+        }
+        let new_size = match (self.len * 2).max(keep) {
+            0 => 0,
+            n => n.next_power_of_two(),
+        };
+        let mask = size - 1;
+        let mut slots = Vec::with_capacity(new_size);
+        for nth in 0..self.len {
+            let at = (self.first + nth) & mask;
+            slots.push(std::mem::replace(&mut self.slots[at], Runnable::CANCELLED));
+        }
+        slots.resize_with(new_size, || Runnable::CANCELLED);
+        (self.slots, self.first) = (slots, 0);
+    }
+
     /// Takes every entry out, oldest first (for teardown), and lets the
     /// ring go; the sequence numbering goes on as if they had been popped.
     pub(crate) fn take_all(&mut self) -> Vec<Runnable<T>> {
@@ -353,6 +378,36 @@ mod tests {
         assert_eq!(Rc::strong_count(&token), 1 + 10 + 100 - 34);
         drop(q);
         assert_eq!(Rc::strong_count(&token), 1);
+    }
+
+    #[test]
+    fn a_ring_grown_by_a_burst_shrinks_once_mostly_empty() {
+        let mut q = ReadyQueue::<u32>::default();
+        for n in 0..10_000 {
+            q.push(Runnable::task(n));
+        }
+        let big = q.slots.len();
+        q.shrink(64);
+        assert_eq!(q.slots.len(), big, "full: kept");
+        for _ in 0..9_990 {
+            q.pop();
+        }
+        let seq = q.push(Runnable::task(10_000));
+        q.shrink(64);
+        assert_eq!(q.slots.len(), 64, "11 entries: the smallest ring kept");
+        // The entries, their order and their numbers survive (a task's
+        // entry is queued, though not a pending callback).
+        assert!(!q.is_pending(seq) && q.index_of(seq).is_some());
+        let rest: Vec<_> = std::iter::from_fn(|| q.pop())
+            .map(|r| match r {
+                Runnable::Other(Other::Task(n)) => n,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(rest, (9_990..=10_000).collect::<Vec<_>>());
+        q.shrink(0);
+        assert_eq!(q.slots.len(), 0, "empty, nothing kept");
+        assert_eq!(q.push(Runnable::task(1)), seq + 1);
     }
 
     #[test]

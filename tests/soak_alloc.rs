@@ -11,7 +11,8 @@
 //! queue's current block), so live allocations do not return to where they were
 //! before the first round. They must be *identical* after a second
 //! identical round (anything kept per cycle would show), and back to the
-//! baseline exactly once the loop is dropped.
+//! baseline exactly once the loop is dropped. A burst of a million
+//! callbacks must give its memory back once the loop goes to sleep.
 //!
 //! A binary of its own, with one test: the allocator counts every thread of
 //! the process, so no other test may run meanwhile, and nothing is printed
@@ -266,6 +267,26 @@ fn live_allocations_are_the_same_after_each_round_and_back_to_baseline_after_clo
     let first = live();
     round(&lp);
     let second = live();
+    // A burst of callbacks grows the ready queue's ring to a million
+    // slots; the loop going to sleep gives that room back.
+    let ran = Rc::new(Cell::new(0));
+    for _ in 0..1_000_000 {
+        let ran = ran.clone();
+        drop(lp.call_soon(move || ran.set(ran.get() + 1)).unwrap());
+    }
+    let burst = live();
+    lp.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(ran.get(), 1_000_000);
+    lp.run_once(Some(Duration::from_millis(1))).unwrap(); // nothing to do: it sleeps
+    drop(ran);
+    let slept = live();
+    assert!(burst.1 - second.1 > 16 << 20, "the burst grew the ring");
+    // All but the 4,096 slots (32 bytes each) a ring keeps.
+    assert_eq!(slept.0, second.0, "the ring is one allocation, as before");
+    assert!(
+        slept.1 - second.1 <= 4096 * 32,
+        "the ring grown by a burst is given back: {second:?} -> {slept:?}"
+    );
     lp.close().unwrap();
     drop(lp);
     let end = live();

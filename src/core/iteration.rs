@@ -53,6 +53,10 @@ const IO_POLL_INTERVAL: u64 = 61;
 /// event capacity too: an iteration takes at most that many of each.
 pub(crate) const REMOTE_DRAIN_LIMIT: usize = 1024;
 
+/// The ready queue's ring keeps this many slots (128 KB) when it shrinks
+/// back after a burst (see `ReadyQueue::shrink`).
+const READY_KEEP_SLOTS: usize = 4096;
+
 /// The most expired timers one iteration hands to the ready queue. When a
 /// million timers fall due in one sweep, expiring them all before running
 /// any means waking a million tasks whose memory has left the cache by the
@@ -133,12 +137,15 @@ impl Core {
         let parked = timeout != Some(Duration::ZERO);
         if parked {
             bump(&self.counters.parks);
-            // Idle: the memory kept for the next tasks shrinks to a little.
+            // Idle: the memory kept for the next tasks, and the ready
+            // queue's ring, shrink to a little.
             crate::task::trim_task_memory();
+            self.sched.ready().borrow_mut().shrink(READY_KEEP_SLOTS);
         }
         if !parked && self.counters.io_polls.get() % crate::task::TASK_MEMORY_DECAY_POLLS == 0 {
             // Busy for a while: what a past burst left behind shrinks.
             crate::task::decay_task_memory();
+            self.sched.ready().borrow_mut().shrink(READY_KEEP_SLOTS);
         }
         let got_events = self.poll_events::<TRACE>(timeout, parked);
         self.watch.poll_ends(parked);
