@@ -12,7 +12,8 @@
 //! before the first round. They must be *identical* after a second
 //! identical round (anything kept per cycle would show), and back to the
 //! baseline exactly once the loop is dropped. A burst of a million
-//! callbacks must give its memory back once the loop goes to sleep.
+//! callbacks, or of 200,000 timers, must give its memory back once the
+//! loop goes to sleep.
 //!
 //! A binary of its own, with one test: the allocator counts every thread of
 //! the process, so no other test may run meanwhile, and nothing is printed
@@ -286,6 +287,29 @@ fn live_allocations_are_the_same_after_each_round_and_back_to_baseline_after_clo
     assert!(
         slept.1 - second.1 <= 4096 * 32,
         "the ring grown by a burst is given back: {second:?} -> {slept:?}"
+    );
+    // A burst of timers grows the wheel's entries (80 bytes each); once
+    // they fired, the loop going to sleep gives that room back too.
+    let fired = Rc::new(Cell::new(0));
+    for n in 0..200_000u64 {
+        let fired = fired.clone();
+        let delay = Duration::from_micros(n % 50_000);
+        drop(
+            lp.call_later(delay, move || fired.set(fired.get() + 1))
+                .unwrap(),
+        );
+    }
+    let timers = live();
+    while fired.get() < 200_000 {
+        lp.run_once(None).unwrap();
+    }
+    lp.run_once(Some(Duration::from_millis(1))).unwrap(); // nothing to do: it sleeps
+    drop(fired);
+    let after_timers = live();
+    assert!(timers.1 - slept.1 > 8 << 20, "the burst grew the wheel");
+    assert!(
+        after_timers.1 - slept.1 <= 1024 * 80 + 4096 * 32,
+        "the wheel grown by a burst is given back: {slept:?} -> {after_timers:?}"
     );
     lp.close().unwrap();
     drop(lp);

@@ -57,6 +57,10 @@ pub(crate) const REMOTE_DRAIN_LIMIT: usize = 1024;
 /// back after a burst (see `ReadyQueue::shrink`).
 const READY_KEEP_SLOTS: usize = 4096;
 
+/// The timer wheel keeps this many entries (80 KB) when it shrinks back
+/// after a burst of timers (see `Wheel::shrink`).
+const WHEEL_KEEP_ENTRIES: usize = 1024;
+
 /// The most expired timers one iteration hands to the ready queue. When a
 /// million timers fall due in one sweep, expiring them all before running
 /// any means waking a million tasks whose memory has left the cache by the
@@ -141,6 +145,7 @@ impl Core {
             // queue's ring, shrink to a little.
             crate::task::trim_task_memory();
             self.sched.ready().borrow_mut().shrink(READY_KEEP_SLOTS);
+            self.timers.borrow_mut().shrink(WHEEL_KEEP_ENTRIES);
         }
         if !parked && self.counters.io_polls.get() % crate::task::TASK_MEMORY_DECAY_POLLS == 0 {
             // Busy for a while: what a past burst left behind shrinks.

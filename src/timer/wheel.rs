@@ -105,8 +105,17 @@ pub(crate) struct Wheel<T> {
     /// entries left by removed ones.
     entries: Vec<Entry<T>>,
     /// The first vacant entry, or [`NIL`]; each vacant entry's `pos` names
-    /// the next.
+    /// the next. Insertions take the first; a freed entry goes first too
+    /// (it is the one in cache), unless it lies at or above `move_down`.
     vacant: u32,
+    /// The last vacant entry, or [`NIL`].
+    vacant_tail: u32,
+    /// Entries at or above this index go to the end of the free list when
+    /// freed (`usize::MAX`: none): set by a [`shrink`](Wheel::shrink) that
+    /// a timer in use high up kept from cutting the array, so that such a
+    /// timer, re-armed, moves down (a keep-alive re-armed after a burst
+    /// would otherwise take its own entry again at every turn).
+    move_down: usize,
     /// The number of timers stored, pending or expired.
     stored: usize,
     /// The levels, finest first.
@@ -126,6 +135,14 @@ pub(crate) struct Wheel<T> {
     now_tick: u64,
     /// The sequence number of the next insertion.
     next_seq: u64,
+    /// The generation a new entry starts at: above every generation of
+    /// the entries [`shrink`](Wheel::shrink) cut off, so that no key kept
+    /// from those names a newer timer at the same index.
+    fresh_generation: u32,
+    /// Insertions since `shrink` last looked at the array: it looks again
+    /// only after as many as half the array, so its scans cost O(1) an
+    /// insertion.
+    inserted_since_shrink: usize,
     /// The number of pending timers.
     pending: usize,
     /// Scratch for `advance`: the expired batch with its sort key, so the
@@ -147,6 +164,8 @@ impl<T> Wheel<T> {
         Wheel {
             entries: Vec::new(),
             vacant: NIL,
+            vacant_tail: NIL,
+            move_down: usize::MAX,
             stored: 0,
             levels: std::array::from_fn(Level::new),
             overflow: BTreeMap::new(),
@@ -155,6 +174,8 @@ impl<T> Wheel<T> {
             now: 0,
             now_tick: 0,
             next_seq: 0,
+            fresh_generation: 0,
+            inserted_since_shrink: 0,
             pending: 0,
             batch: Vec::new(),
         }
@@ -176,6 +197,9 @@ impl<T> Wheel<T> {
         let generation = if index != NIL {
             let entry = &mut self.entries[index as usize];
             self.vacant = entry.pos;
+            if entry.pos == NIL {
+                self.vacant_tail = NIL;
+            }
             entry.value = Some(value);
             (entry.deadline, entry.seq, entry.tick) = (deadline, seq, tick);
             entry.generation
@@ -188,9 +212,9 @@ impl<T> Wheel<T> {
                 tick,
                 pos: NIL,
                 state: State::VACANT,
-                generation: 0,
+                generation: self.fresh_generation,
             });
-            0
+            self.fresh_generation
         };
         let index = if index != NIL {
             index
@@ -198,10 +222,53 @@ impl<T> Wheel<T> {
             (self.entries.len() - 1) as u32
         };
         self.next_seq += 1;
+        self.inserted_since_shrink += 1;
         self.place(index);
         self.pending += 1;
         self.stored += 1;
         TimerKey { index, generation }
+    }
+
+    /// Gives back what a burst of timers left behind: if at most a quarter
+    /// of the entries are in use, the array is cut after the last one in
+    /// use (never below `keep` entries), and the free list rebuilt from the
+    /// lowest index up, so that later timers fill the array from its start
+    /// and a later call can cut what the earlier one could not. Looks only
+    /// after as many insertions as half the array since it last looked.
+    /// The loop calls it when it goes to sleep.
+    pub(crate) fn shrink(&mut self, keep: usize) {
+        let len = self.entries.len();
+        if len <= keep || self.stored > len / 4 || self.inserted_since_shrink < len / 2 {
+            return;
+        }
+        self.inserted_since_shrink = 0;
+        let in_use = self.entries.iter().rposition(|e| e.state != State::VACANT);
+        let cut = in_use.map_or(0, |last| last + 1).max(keep);
+        // At most half the array is wanted; what is in use above that
+        // moves down as it is re-armed.
+        let wanted = (len / 2).max(keep);
+        self.move_down = if cut > wanted { wanted } else { usize::MAX };
+        let cut_generations = self.entries[cut..].iter().map(|e| e.generation).max();
+        if let Some(highest) = cut_generations {
+            let Some(fresh) = highest.checked_add(1) else {
+                return; // a new entry could not start above it: keep them
+            };
+            self.fresh_generation = self.fresh_generation.max(fresh);
+            self.entries.truncate(cut);
+            self.entries.shrink_to_fit();
+        }
+        (self.vacant, self.vacant_tail) = (NIL, NIL);
+        for index in (0..self.entries.len() as u32).rev() {
+            let entry = &mut self.entries[index as usize];
+            // Retired entries (generation wrapped to 0) stay out.
+            if entry.state == State::VACANT && entry.generation != 0 {
+                entry.pos = self.vacant;
+                self.vacant = index;
+                if self.vacant_tail == NIL {
+                    self.vacant_tail = index;
+                }
+            }
+        }
     }
 
     /// Removes a timer, pending or expired, freeing its entry at once, and
@@ -226,12 +293,21 @@ impl<T> Wheel<T> {
     /// first in the free list; an entry whose generation wraps around is
     /// retired instead, vacant but never reused (see [`TimerKey`]).
     fn vacate(&mut self, index: u32) {
-        let vacant = self.vacant;
         let entry = &mut self.entries[index as usize];
         entry.generation = entry.generation.wrapping_add(1);
         entry.state = State::VACANT;
-        if entry.generation != 0 {
-            entry.pos = vacant;
+        if entry.generation == 0 {
+            return;
+        }
+        if self.vacant == NIL {
+            entry.pos = NIL;
+            (self.vacant, self.vacant_tail) = (index, index);
+        } else if index as usize >= self.move_down {
+            entry.pos = NIL;
+            self.entries[self.vacant_tail as usize].pos = index;
+            self.vacant_tail = index;
+        } else {
+            entry.pos = self.vacant;
             self.vacant = index;
         }
     }
@@ -350,7 +426,7 @@ impl<T> Wheel<T> {
         self.overflow.clear();
         (self.pending, self.stored) = (0, 0);
         let mut values = Vec::new();
-        self.vacant = NIL;
+        (self.vacant, self.vacant_tail) = (NIL, NIL);
         for index in (0..self.entries.len() as u32).rev() {
             let entry = &mut self.entries[index as usize];
             if entry.state == State::VACANT && entry.generation == 0 {
@@ -577,12 +653,13 @@ mod tests {
             assert_eq!(linked, self.pending);
             assert_eq!(linked + expired, self.stored);
             assert_eq!(self.stored + vacant, self.entries.len());
-            let (mut index, mut free) = (self.vacant, 0);
+            let (mut index, mut free, mut last) = (self.vacant, 0, NIL);
             while index != NIL {
                 let entry = &self.entries[index as usize];
                 assert!(entry.state == State::VACANT && entry.value.is_none());
-                (index, free) = (entry.pos, free + 1);
+                (last, index, free) = (index, entry.pos, free + 1);
             }
+            assert_eq!(last, self.vacant_tail, "the free list's tail");
             // Retired entries (generation wrapped to 0) stay out of it;
             // an entry never used twice has generation 0 only while stored.
             assert_eq!(
@@ -927,6 +1004,56 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_leaves_no_array_behind_and_no_key_names_a_later_timer() {
+        let mut wheel = Wheel::new(MS);
+        let burst: Vec<TimerKey> = (0..10_000).map(|n| wheel.insert(n * MS, n)).collect();
+        assert_eq!(advance(&mut wheel, 20_000 * MS).len(), 10_000);
+        for &key in &burst {
+            wheel.remove(key);
+        }
+        wheel.shrink(64);
+        wheel.check();
+        assert_eq!(wheel.entries.len(), 64, "cut down to what is kept");
+        // New timers fill the array from its start, and beyond the cut
+        // they start above every generation cut off: no old key reaches
+        // one of them.
+        let later: Vec<TimerKey> = (0..1_000).map(|n| wheel.insert(MS, n)).collect();
+        assert_eq!(later[0].index, 0);
+        for key in &burst {
+            assert_eq!(wheel.get(*key), None);
+            assert!(!later.contains(key));
+        }
+        wheel.check();
+    }
+
+    #[test]
+    fn a_timer_in_use_high_up_moves_down_before_the_array_is_cut() {
+        let mut wheel = Wheel::new(MS);
+        let burst: Vec<TimerKey> = (0..1_000).map(|n| wheel.insert(MS, n)).collect();
+        for &key in &burst[..999] {
+            wheel.remove(key);
+        }
+        // Nothing to cut above the keep-alive at index 999, but the free
+        // list now starts at the bottom.
+        wheel.shrink(16);
+        assert_eq!(wheel.entries.len(), 1_000);
+        wheel.remove(burst[999]);
+        let again = wheel.insert(2 * MS, 0);
+        assert_eq!(again.index, 0, "re-armed at the lowest index");
+        // Looked at again only after as many insertions as half the array.
+        wheel.shrink(16);
+        assert_eq!(wheel.entries.len(), 1_000);
+        for n in 0..500 {
+            let key = wheel.insert(MS, n);
+            wheel.remove(key);
+        }
+        wheel.shrink(16);
+        assert_eq!(wheel.entries.len(), 16);
+        assert_eq!(wheel.get(again), Some(&0));
+        wheel.check();
+    }
+
+    #[test]
     fn an_entry_of_the_loop_is_80_bytes() {
         // The figure the docs of `State` give; more would mean a million
         // pending timers touch more memory.
@@ -1265,7 +1392,10 @@ mod tests {
 
         fn step(&mut self) {
             let tick = self.wheel.tick;
-            match self.rng.below(20) {
+            match self.rng.below(21) {
+                // What the loop does when it goes to sleep (a small `keep`,
+                // so that it cuts often).
+                20 => self.wheel.shrink(4),
                 0..=7 => self.insert(),
                 8..=10 => self.remove(),
                 11 => self.get(),
