@@ -203,6 +203,7 @@ impl<T> ReadyQueue<T> {
     /// sleep, and every so often while it stays busy, so that a burst of a
     /// million callbacks does not pin 32 MB for the loop's life.
     pub(crate) fn shrink(&mut self, keep: usize) {
+        debug_assert!(keep == 0 || keep.is_power_of_two(), "a ring's size");
         let size = self.slots.len();
         if size <= keep || self.len > size / 4 {
             return;

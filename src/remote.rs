@@ -180,7 +180,9 @@ impl<J: Job> Shared<J> {
     /// Releases `n` task references; whether they were the last. Then no
     /// task of the loop is left anywhere, nor the loop itself.
     pub(crate) fn release_task_refs(&self, n: usize) -> bool {
-        if self.task_refs.fetch_sub(n, Ordering::Release) != n {
+        let before = self.task_refs.fetch_sub(n, Ordering::Release);
+        debug_assert!(before >= n, "more task references released than taken");
+        if before != n {
             return false;
         }
         // Pairs with the other releases' `Release`, as `Arc` does: their

@@ -278,6 +278,28 @@ fn live_allocations_are_the_same_after_each_round_and_back_to_baseline_after_clo
     let burst = live();
     lp.run_once(Some(Duration::ZERO)).unwrap();
     assert_eq!(ran.get(), 1_000_000);
+    // Busy for 100,000 iterations (a callback that queues itself again,
+    // so the loop never sleeps): the ring shrinks every 1,024 polls.
+    fn again(left: Rc<Cell<u32>>) {
+        if left.get() > 0 {
+            left.set(left.get() - 1);
+            let lp = EventLoop::current();
+            drop(lp.call_soon(move || again(left)).unwrap());
+        }
+    }
+    let left = Rc::new(Cell::new(100_000));
+    let start = left.clone();
+    drop(lp.call_soon(move || again(start)).unwrap());
+    while left.get() > 0 {
+        lp.run_once(Some(Duration::ZERO)).unwrap();
+    }
+    lp.run_once(Some(Duration::ZERO)).unwrap();
+    drop(left);
+    let busy = live();
+    assert!(
+        busy.1 - second.1 <= 4096 * 32,
+        "a busy loop gives back the ring a burst grew: {second:?} -> {busy:?}"
+    );
     lp.run_once(Some(Duration::from_millis(1))).unwrap(); // nothing to do: it sleeps
     drop(ran);
     let slept = live();
@@ -306,9 +328,9 @@ fn live_allocations_are_the_same_after_each_round_and_back_to_baseline_after_clo
     lp.run_once(Some(Duration::from_millis(1))).unwrap(); // nothing to do: it sleeps
     drop(fired);
     let after_timers = live();
-    assert!(timers.1 - slept.1 > 8 << 20, "the burst grew the wheel");
+    assert!(timers.1 - slept.1 > 15 << 20, "the burst grew the wheel");
     assert!(
-        after_timers.1 - slept.1 <= 1024 * 80 + 4096 * 32,
+        after_timers.1 - slept.1 <= 1024 * 80,
         "the wheel grown by a burst is given back: {slept:?} -> {after_timers:?}"
     );
     lp.close().unwrap();

@@ -146,6 +146,9 @@ impl Core {
             crate::task::trim_task_memory();
             self.sched.ready().borrow_mut().shrink(READY_KEEP_SLOTS);
             self.timers.borrow_mut().shrink(WHEEL_KEEP_ENTRIES);
+            if !self.expired_left() {
+                self.expired.borrow_mut().shrink_to(TIMER_EXPIRY_LIMIT);
+            }
         }
         if !parked && self.counters.io_polls.get() % crate::task::TASK_MEMORY_DECAY_POLLS == 0 {
             // Busy for a while: what a past burst left behind shrinks.

@@ -30,9 +30,15 @@ const STOCK: usize = 1024;
 /// A task's reference to its loop's remote queue (see the module docs).
 pub(crate) struct Owner(NonNull<Remote>);
 
+// The two impls below rest on this: checked at compile time.
+const _: fn() = || {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Remote>();
+};
+
 // SAFETY: an `Owner` is a shared reference to a `Remote`, which is `Send`
-// and `Sync`; the task reference it holds keeps the `Remote` alive until
-// the `Owner` is dropped, on whichever thread.
+// and `Sync` (checked above); the task reference it holds keeps the
+// `Remote` alive until the `Owner` is dropped, on whichever thread.
 unsafe impl Send for Owner {}
 // SAFETY: as above: only `&Remote` is reached through it.
 unsafe impl Sync for Owner {}

@@ -242,21 +242,26 @@ impl<T> Wheel<T> {
             return;
         }
         self.inserted_since_shrink = 0;
-        let in_use = self.entries.iter().rposition(|e| e.state != State::VACANT);
+        // Never cut an entry in use, nor one whose generations could not
+        // be started above: a retired entry (it gave out every generation)
+        // or one past half the range (so that new entries always have at
+        // least 2^31 generations to go before they retire).
+        let kept =
+            |e: &Entry<T>| e.state != State::VACANT || e.generation == 0 || e.generation >= 1 << 31;
+        let in_use = self.entries.iter().rposition(kept);
         let cut = in_use.map_or(0, |last| last + 1).max(keep);
         // At most half the array is wanted; what is in use above that
         // moves down as it is re-armed.
         let wanted = (len / 2).max(keep);
         self.move_down = if cut > wanted { wanted } else { usize::MAX };
-        let cut_generations = self.entries[cut..].iter().map(|e| e.generation).max();
-        if let Some(highest) = cut_generations {
-            let Some(fresh) = highest.checked_add(1) else {
-                return; // a new entry could not start above it: keep them
-            };
-            self.fresh_generation = self.fresh_generation.max(fresh);
+        if let Some(highest) = self.entries[cut..].iter().map(|e| e.generation).max() {
+            self.fresh_generation = self.fresh_generation.max(highest + 1);
             self.entries.truncate(cut);
             self.entries.shrink_to_fit();
         }
+        // The scratch of `advance` holds a tick's batch: keep room for a
+        // usual one.
+        self.batch.shrink_to(keep);
         (self.vacant, self.vacant_tail) = (NIL, NIL);
         for index in (0..self.entries.len() as u32).rev() {
             let entry = &mut self.entries[index as usize];
@@ -655,8 +660,10 @@ mod tests {
             assert_eq!(self.stored + vacant, self.entries.len());
             let (mut index, mut free, mut last) = (self.vacant, 0, NIL);
             while index != NIL {
+                assert!(free < self.entries.len(), "a cycle in the free list");
                 let entry = &self.entries[index as usize];
                 assert!(entry.state == State::VACANT && entry.value.is_none());
+                assert_ne!(entry.generation, 0, "a retired entry in the free list");
                 (last, index, free) = (index, entry.pos, free + 1);
             }
             assert_eq!(last, self.vacant_tail, "the free list's tail");
@@ -1024,6 +1031,78 @@ mod tests {
             assert!(!later.contains(key));
         }
         wheel.check();
+    }
+
+    #[test]
+    fn a_retired_entry_is_never_cut_and_reused() {
+        let mut wheel = Wheel::new(MS);
+        let keys: Vec<TimerKey> = (0..100).map(|n| wheel.insert(MS, n)).collect();
+        // Entry 99 gives out its last generation and retires.
+        wheel.entries[99].generation = u32::MAX;
+        let last = TimerKey {
+            generation: u32::MAX,
+            ..keys[99]
+        };
+        assert_eq!(wheel.remove(last), Some(99));
+        for &key in &keys[..99] {
+            wheel.remove(key);
+        }
+        wheel.shrink(4);
+        wheel.check();
+        assert_eq!(
+            wheel.entries.len(),
+            100,
+            "the retired entry stays, and all below"
+        );
+        let later: Vec<TimerKey> = (0..100).map(|n| wheel.insert(MS, n)).collect();
+        assert!(later.iter().all(|k| k.index != 99));
+        // The key of the third timer ever stored at 99 names nothing.
+        let old = TimerKey {
+            index: 99,
+            generation: 2,
+        };
+        assert_eq!(wheel.get(old), None);
+        wheel.check();
+    }
+
+    /// Rounds of bursts, mostly cleared, then shrinks: no key is ever
+    /// handed out twice, and every key removed stays stale.
+    #[test]
+    fn shrinking_between_bursts_never_hands_a_key_out_twice() {
+        let mut wheel = Wheel::new(MS);
+        let (mut rng, mut issued) = (Rng(7), HashSet::new());
+        let (mut live, mut gone) = (HashSet::new(), Vec::new());
+        let mut cuts = 0;
+        for round in 0..100 {
+            for n in 0..rng.below(2_000) {
+                let key = wheel.insert((round * 10 + n % 7) * MS, n);
+                assert!(issued.insert(key), "key {key:?} handed out twice");
+                live.insert(key);
+            }
+            // Keep a few, as keep-alives and stragglers would be.
+            live.retain(|&key| {
+                let keep = rng.below(50) == 0;
+                if !keep {
+                    assert!(wheel.remove(key).is_some());
+                    gone.push(key);
+                }
+                keep
+            });
+            let before = wheel.entries.len();
+            wheel.shrink(4);
+            cuts += usize::from(wheel.entries.len() < before);
+            wheel.check();
+            // A sample of the removed keys, old and new: all stale.
+            for _ in 0..if gone.is_empty() { 0 } else { 200 } {
+                let key = gone[rng.below(gone.len() as u64) as usize];
+                assert_eq!(wheel.get(key), None, "{key:?}");
+            }
+            assert!(live.iter().all(|key| wheel.get(*key).is_some()));
+        }
+        assert!(
+            cuts > 10,
+            "only {cuts} cuts: the test does not test the cut"
+        );
     }
 
     #[test]
