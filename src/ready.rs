@@ -3,9 +3,9 @@
 //! A ring of [`Runnable`]s, in FIFO order. Every entry gets a sequence
 //! number when it is pushed (the number of entries ever pushed before it), so
 //! a [`Handle`](crate::Handle) finds its entry by arithmetic: entry `seq` is
-//! `seq - head` places after the oldest while `head <= seq < head + len`. Cancelling replaces
-//! the entry with [`Runnable::CANCELLED`] in O(1); the hole is skipped when it
-//! is popped (never searched for, never compacted). This costs nothing when
+//! `seq - head` places after the oldest while `head <= seq < head + len`.
+//! Cancelling replaces the entry with [`Runnable::CANCELLED`] in O(1); the
+//! hole is skipped when it is popped (never searched for, never compacted). This costs nothing when
 //! nobody cancels: no allocation, no hashing, no flag per callback.
 //!
 //! Generic over what stands for a task (`T`): the task layer, above this
@@ -212,12 +212,7 @@ impl<T> ReadyQueue<T> {
             0 => 0,
             n => n.next_power_of_two(),
         };
-        let mask = size - 1;
-        let mut slots = Vec::with_capacity(new_size);
-        for nth in 0..self.len {
-            let at = (self.first + nth) & mask;
-            slots.push(std::mem::replace(&mut self.slots[at], Runnable::CANCELLED));
-        }
+        let mut slots = self.entries_in_order(new_size);
         slots.resize_with(new_size, || Runnable::CANCELLED);
         (self.slots, self.first) = (slots, 0);
     }
@@ -225,15 +220,21 @@ impl<T> ReadyQueue<T> {
     /// Takes every entry out, oldest first (for teardown), and lets the
     /// ring go; the sequence numbering goes on as if they had been popped.
     pub(crate) fn take_all(&mut self) -> Vec<Runnable<T>> {
-        let mask = self.slots.len().wrapping_sub(1);
-        let mut slots = std::mem::take(&mut self.slots);
-        let entries = (0..self.len)
-            .map(|nth| {
-                std::mem::replace(&mut slots[(self.first + nth) & mask], Runnable::CANCELLED)
-            })
-            .collect();
+        let entries = self.entries_in_order(self.len);
         self.head += self.len as u64;
-        (self.first, self.len) = (0, 0);
+        (self.slots, self.first, self.len) = (Vec::new(), 0, 0);
+        entries
+    }
+
+    /// The entries, oldest first, moved into a vector with room for
+    /// `room`; placeholders are left in their slots (`first` and `len`
+    /// are the caller's to set).
+    fn entries_in_order(&mut self, room: usize) -> Vec<Runnable<T>> {
+        let mut entries = Vec::with_capacity(room);
+        for nth in 0..self.len {
+            let at = self.slot_of(nth);
+            entries.push(std::mem::replace(&mut self.slots[at], Runnable::CANCELLED));
+        }
         entries
     }
 }

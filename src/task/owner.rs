@@ -60,10 +60,9 @@ impl Owner {
 impl Drop for Owner {
     fn drop(&mut self) {
         let taken = context::with_running_scheduler(|s| s.owners().take_back(self));
-        if taken != Some(true) && self.get().release_task_refs(1) {
-            // SAFETY: this released the last task reference, so the tasks'
-            // strong count is released here, once.
-            unsafe { release_strong_count(self.0) }
+        if taken != Some(true) {
+            // SAFETY: this owner holds one task reference, given back once.
+            unsafe { release(self.0, 1) }
         }
     }
 }
@@ -82,7 +81,7 @@ impl TaskOwners {
     /// the loop lives).
     pub(crate) fn new(remote: &Arc<Remote>) -> TaskOwners {
         remote.add_task_refs(1);
-        // The tasks' strong count, given back by `release_strong_count`.
+        // The tasks' strong count, given back by `release`.
         let share = Arc::into_raw(remote.clone()).cast_mut();
         TaskOwners {
             remote: NonNull::new(share).expect("Arc::into_raw is never null"),
@@ -119,27 +118,28 @@ impl TaskOwners {
 
 impl Drop for TaskOwners {
     fn drop(&mut self) {
-        let units = self.stock.get() + 1;
-        // SAFETY: the loop's own reference keeps the `Remote` alive until
-        // it is released here.
-        if unsafe { self.remote.as_ref() }.release_task_refs(units) {
-            // SAFETY: the last task reference went here: the tasks' strong
-            // count is released once.
-            unsafe { release_strong_count(self.remote) }
-        }
+        // SAFETY: the loop holds its own reference and its stock, given
+        // back once, here.
+        unsafe { release(self.remote, self.stock.get() + 1) }
     }
 }
 
-/// Releases the strong count that the tasks of a loop held together.
+/// Gives back `n` task references of the loop whose queue is `remote`;
+/// with the last of them, the strong count the loop's tasks held together.
 ///
 /// # Safety
 ///
-/// `remote` is the pointer `TaskOwners::new` took it for, and the last
-/// task reference was just released: this runs once per loop.
-unsafe fn release_strong_count(remote: NonNull<Remote>) {
-    // SAFETY: per the caller, the strong count taken by `Arc::into_raw` in
-    // `TaskOwners::new` is released exactly once.
-    drop(unsafe { Arc::from_raw(remote.as_ptr().cast_const()) });
+/// `remote` is the pointer `TaskOwners::new` made, and the caller holds
+/// the `n` references (which keep the `Remote` alive until here) and does
+/// not use them again.
+unsafe fn release(remote: NonNull<Remote>, n: usize) {
+    // SAFETY: the caller's references keep the `Remote` alive.
+    if unsafe { remote.as_ref() }.release_task_refs(n) {
+        // SAFETY: the last task reference went here, so no task and no
+        // loop is left to use the `Remote` through this strong count,
+        // taken by `Arc::into_raw` in `TaskOwners::new` and released once.
+        drop(unsafe { Arc::from_raw(remote.as_ptr().cast_const()) });
+    }
 }
 
 #[cfg(all(test, not(evloop_loom)))]

@@ -99,6 +99,20 @@ pub(crate) struct Header {
     local: Local,
 }
 
+impl Header {
+    /// Whether the caller's reference is the only one: then no other
+    /// thread holds one, and only a holder can make another, so none can
+    /// appear and no other thread can reach the task. (A borrowed waker
+    /// holds none, but it lives only inside a poll, and a poll holds the
+    /// loop-thread owners' reference.) Most tasks end this way, no waker
+    /// ever cloned, and skip a locked read-modify-write. `Acquire`: the
+    /// last uses of the other threads' references (their `Release`
+    /// decrements) happen before what the caller does next.
+    fn only_reference(&self) -> bool {
+        self.refs.load(Ordering::Acquire) == 1
+    }
+}
+
 /// Task state that only the loop thread reads or writes: cells, reached
 /// only through the loop-thread types (see the module docs).
 pub(crate) struct Local {
@@ -438,18 +452,13 @@ impl LocalRef {
 
     /// Marks the task complete (invariant 5): its future is gone.
     ///
-    /// While `refs` is 1 the loop thread's owners hold the only reference:
-    /// no waker lives on another thread, and only a holder can make one
-    /// (a borrowed waker holds none, but lives only during a poll, and the
-    /// poll is over when a task completes), so no other thread can reach
-    /// the state word; a plain store then does, without the locked
-    /// read-modify-write. `Acquire`, as in
-    /// `decrement`: other threads' last uses (their `Release` decrements)
-    /// happen before.
+    /// While the loop thread's owners hold the only reference
+    /// (`Header::only_reference`), no other thread can reach the state
+    /// word, and a plain store does, without the locked read-modify-write.
     #[inline(never)] // once per task: kept out of the turn's code
     pub(crate) fn set_complete(&self) {
         let header = self.raw.header();
-        if header.refs.load(Ordering::Acquire) == 1 {
+        if header.only_reference() {
             header.state.set_complete_alone();
         } else {
             header.state.set_complete();
@@ -780,14 +789,8 @@ unsafe fn increment(ptr: NonNull<Header>) {
 unsafe fn decrement(ptr: NonNull<Header>) {
     // SAFETY: the caller's reference keeps the header alive until here.
     let header = unsafe { header(ptr) };
-    // The only reference left is the caller's: no other thread holds one,
-    // and only a holder can make another, so none can appear (a borrowed
-    // waker, which holds none, lives only inside a poll, and a poll holds
-    // the loop-thread owners' reference, so it cannot be the one going
-    // here). Most tasks end this way (no waker ever cloned), and this load
-    // saves them the locked read-modify-write below. `Acquire`: the other
-    // threads' decrements (`Release`) happen before the free.
-    if header.refs.load(Ordering::Acquire) != 1 {
+    // The caller's reference the only one: free without the decrement.
+    if !header.only_reference() {
         if header.refs.fetch_sub(1, Ordering::Release) != 1 {
             return;
         }

@@ -99,6 +99,14 @@ struct Entry<T> {
     generation: u32,
 }
 
+impl<T> Entry<T> {
+    /// Vacant for good: its generation wrapped around (see [`TimerKey`]),
+    /// so it is never reused.
+    fn is_retired(&self) -> bool {
+        self.state == State::VACANT && self.generation == 0
+    }
+}
+
 /// A hierarchical timer wheel: 6 levels of 64 slots over an array of timers.
 pub(crate) struct Wheel<T> {
     /// Every timer not yet removed, pending or expired, and the vacant
@@ -193,8 +201,8 @@ impl<T> Wheel<T> {
     /// If `u32::MAX - 1` timers are already stored.
     pub(crate) fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
         let (seq, tick) = (self.next_seq, self.tick_for(deadline));
-        let index = self.vacant;
-        let generation = if index != NIL {
+        let (index, generation) = if self.vacant != NIL {
+            let index = self.vacant;
             let entry = &mut self.entries[index as usize];
             self.vacant = entry.pos;
             if entry.pos == NIL {
@@ -202,7 +210,7 @@ impl<T> Wheel<T> {
             }
             entry.value = Some(value);
             (entry.deadline, entry.seq, entry.tick) = (deadline, seq, tick);
-            entry.generation
+            (index, entry.generation)
         } else {
             assert!(self.entries.len() < NIL as usize, "too many timers");
             self.entries.push(Entry {
@@ -214,12 +222,7 @@ impl<T> Wheel<T> {
                 state: State::VACANT,
                 generation: self.fresh_generation,
             });
-            self.fresh_generation
-        };
-        let index = if index != NIL {
-            index
-        } else {
-            (self.entries.len() - 1) as u32
+            ((self.entries.len() - 1) as u32, self.fresh_generation)
         };
         self.next_seq += 1;
         self.inserted_since_shrink += 1;
@@ -247,7 +250,7 @@ impl<T> Wheel<T> {
         // or one past half the range (so that new entries always have at
         // least 2^31 generations to go before they retire).
         let kept =
-            |e: &Entry<T>| e.state != State::VACANT || e.generation == 0 || e.generation >= 1 << 31;
+            |e: &Entry<T>| e.state != State::VACANT || e.is_retired() || e.generation >= 1 << 31;
         let in_use = self.entries.iter().rposition(kept);
         let cut = in_use.map_or(0, |last| last + 1).max(keep);
         // At most half the array is wanted; what is in use above that
@@ -264,14 +267,9 @@ impl<T> Wheel<T> {
         self.batch.shrink_to(keep);
         (self.vacant, self.vacant_tail) = (NIL, NIL);
         for index in (0..self.entries.len() as u32).rev() {
-            let entry = &mut self.entries[index as usize];
-            // Retired entries (generation wrapped to 0) stay out.
-            if entry.state == State::VACANT && entry.generation != 0 {
-                entry.pos = self.vacant;
-                self.vacant = index;
-                if self.vacant_tail == NIL {
-                    self.vacant_tail = index;
-                }
+            let entry = &self.entries[index as usize];
+            if entry.state == State::VACANT && !entry.is_retired() {
+                self.free_first(index);
             }
         }
     }
@@ -295,26 +293,32 @@ impl<T> Wheel<T> {
     }
 
     /// Makes entry `index` (its value gone) vacant under a new generation,
-    /// first in the free list; an entry whose generation wraps around is
-    /// retired instead, vacant but never reused (see [`TimerKey`]).
+    /// first in the free list (last if it lies at or above `move_down`);
+    /// an entry whose generation wraps around is retired instead, vacant
+    /// but never reused (see [`TimerKey`]).
     fn vacate(&mut self, index: u32) {
         let entry = &mut self.entries[index as usize];
         entry.generation = entry.generation.wrapping_add(1);
         entry.state = State::VACANT;
-        if entry.generation == 0 {
+        if entry.is_retired() {
             return;
         }
-        if self.vacant == NIL {
-            entry.pos = NIL;
-            (self.vacant, self.vacant_tail) = (index, index);
-        } else if index as usize >= self.move_down {
+        if self.vacant != NIL && index as usize >= self.move_down {
             entry.pos = NIL;
             self.entries[self.vacant_tail as usize].pos = index;
             self.vacant_tail = index;
         } else {
-            entry.pos = self.vacant;
-            self.vacant = index;
+            self.free_first(index);
         }
+    }
+
+    /// Puts vacant entry `index` first in the free list.
+    fn free_first(&mut self, index: u32) {
+        self.entries[index as usize].pos = self.vacant;
+        if self.vacant == NIL {
+            self.vacant_tail = index;
+        }
+        self.vacant = index;
     }
 
     /// The value of a timer, pending or expired; `None` if the key is stale.
@@ -434,8 +438,8 @@ impl<T> Wheel<T> {
         (self.vacant, self.vacant_tail) = (NIL, NIL);
         for index in (0..self.entries.len() as u32).rev() {
             let entry = &mut self.entries[index as usize];
-            if entry.state == State::VACANT && entry.generation == 0 {
-                continue; // retired: stays out of the free list
+            if entry.is_retired() {
+                continue; // stays out of the free list
             }
             values.extend(entry.value.take());
             self.vacate(index);
@@ -653,7 +657,7 @@ mod tests {
             let retired = self
                 .entries
                 .iter()
-                .filter(|e| e.state == State::VACANT && e.generation == 0 && e.value.is_none())
+                .filter(|e| e.is_retired() && e.value.is_none())
                 .count();
             assert_eq!(linked, self.pending);
             assert_eq!(linked + expired, self.stored);
