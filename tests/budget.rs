@@ -103,13 +103,24 @@ fn the_budget_resets_at_every_poll() {
     assert_eq!(lp.stats().budget_yields, 0);
 }
 
-/// Queues a callback that records `count` when it runs: queued before a
-/// task's first poll, it runs when that poll yields.
-fn record_when_run(lp: &EventLoop, count: &Rc<Cell<usize>>) -> Rc<Cell<Option<usize>>> {
+/// Runs to completion the task `work` makes, given a counter it bumps per
+/// operation, with a callback queued before the task's first poll (so it
+/// runs when that poll yields); returns the final count and the count the
+/// callback saw.
+fn run_counting<F>(
+    lp: &EventLoop,
+    work: impl FnOnce(Rc<Cell<usize>>) -> F,
+) -> (usize, Option<usize>)
+where
+    F: std::future::Future<Output = ()> + 'static,
+{
+    let count = Rc::new(Cell::new(0usize));
+    let task = lp.ensure_future(work(count.clone()));
     let seen = Rc::new(Cell::new(None));
-    let (count, out) = (count.clone(), seen.clone());
-    lp.call_soon(move || out.set(Some(count.get()))).unwrap();
-    seen
+    let (counted, out) = (count.clone(), seen.clone());
+    lp.call_soon(move || out.set(Some(counted.get()))).unwrap();
+    lp.run_until_complete(task).unwrap().unwrap();
+    (count.get(), seen.get())
 }
 
 /// A channel with more values queued than one budget (other threads may
@@ -124,19 +135,13 @@ fn a_receiver_of_a_full_channel_yields_after_one_budget() {
         tx.send(n).unwrap();
     }
     drop(tx);
-    let received = Rc::new(Cell::new(0usize));
-    let task = lp.ensure_future({
-        let received = received.clone();
-        async move {
-            while rx.recv().await.is_some() {
-                received.set(received.get() + 1);
-            }
+    let (received, seen) = run_counting(&lp, |received| async move {
+        while rx.recv().await.is_some() {
+            received.set(received.get() + 1);
         }
     });
-    let seen = record_when_run(&lp, &received);
-    lp.run_until_complete(task).unwrap().unwrap();
-    assert_eq!(received.get(), 1_000);
-    assert_eq!(seen.get(), Some(BUDGET), "ran after one budget");
+    assert_eq!(received, 1_000);
+    assert_eq!(seen, Some(BUDGET), "ran after one budget");
     assert_eq!(lp.stats().budget_yields, (1_000 / BUDGET) as u64, "counted");
 }
 
@@ -146,19 +151,14 @@ fn a_receiver_of_a_full_channel_yields_after_one_budget() {
 fn a_sender_into_a_drained_channel_yields_after_one_budget() {
     let lp = EventLoop::new();
     let (tx, mut rx) = evloop::bounded::<u32>(10_000);
-    let sent = Rc::new(Cell::new(0usize));
-    let task = lp.ensure_future({
-        let sent = sent.clone();
-        async move {
-            for n in 0..1_000 {
-                tx.send_async(n).await.unwrap();
-                sent.set(sent.get() + 1);
-            }
+    let (sent, seen) = run_counting(&lp, |sent| async move {
+        for n in 0..1_000 {
+            tx.send_async(n).await.unwrap();
+            sent.set(sent.get() + 1);
         }
     });
-    let seen = record_when_run(&lp, &sent);
-    lp.run_until_complete(task).unwrap().unwrap();
-    assert_eq!(seen.get(), Some(BUDGET), "ran after one budget");
+    assert_eq!(sent, 1_000);
+    assert_eq!(seen, Some(BUDGET), "ran after one budget");
     let mut got = 0;
     while rx.try_recv().is_ok() {
         got += 1;

@@ -34,15 +34,21 @@ fn grab_waker(slot: Rc<Cell<Option<Waker>>>) -> impl std::future::Future<Output 
     })
 }
 
+/// A task on `lp` that keeps its waker and waits to be woken, after one
+/// iteration has polled it: the task and the waker it gave out.
+fn task_and_its_waker(lp: &EventLoop) -> (evloop::Task<()>, Waker) {
+    let slot = Rc::new(Cell::new(None));
+    let task = lp.ensure_future(grab_waker(slot.clone()));
+    tick(lp);
+    (task, slot.take().unwrap())
+}
+
 /// Invariant 2: a waker owns a reference, so the task outlives its handle
 /// and its completion while wakers exist, and wakes stay harmless.
 #[test]
 fn wakers_keep_the_task_alive_after_completion() {
     let lp = EventLoop::new();
-    let slot = Rc::new(Cell::new(None));
-    let t = lp.ensure_future(grab_waker(slot.clone()));
-    tick(&lp);
-    let w = slot.take().unwrap();
+    let (t, w) = task_and_its_waker(&lp);
     let extra = w.clone();
     w.wake(); // consumes one reference, schedules the task
     lp.run_until_complete(t).unwrap().unwrap();
@@ -107,10 +113,7 @@ fn the_future_is_dropped_on_the_loop_thread() {
 #[test]
 fn the_last_waker_dropped_on_another_thread_frees_the_task() {
     let lp = EventLoop::new();
-    let slot = Rc::new(Cell::new(None));
-    let t = lp.ensure_future(grab_waker(slot.clone()));
-    tick(&lp);
-    let w = slot.take().unwrap();
+    let (t, w) = task_and_its_waker(&lp);
     w.wake_by_ref();
     let loop_done = Arc::new(AtomicBool::new(false));
     let done = loop_done.clone();
@@ -403,10 +406,7 @@ fn a_kept_task_waker_woken_while_the_loop_is_not_running_is_not_lost() {
 fn a_task_waker_of_another_loop_is_kept_as_a_clone() {
     use evloop::sync::Event;
     let a = EventLoop::new();
-    let slot = Rc::new(Cell::new(None));
-    let t = a.ensure_future(grab_waker(slot.clone()));
-    tick(&a);
-    let waker_of_a = slot.take().unwrap();
+    let (t, waker_of_a) = task_and_its_waker(&a);
     let ev = Event::new();
     let b = EventLoop::new();
     let waited = b
