@@ -103,6 +103,15 @@ fn the_budget_resets_at_every_poll() {
     assert_eq!(lp.stats().budget_yields, 0);
 }
 
+/// An unbounded channel with the values `0..n` queued.
+fn filled_channel(n: u32) -> (evloop::Sender<u32>, evloop::Receiver<u32>) {
+    let (tx, rx) = evloop::channel::<u32>();
+    for value in 0..n {
+        tx.send(value).unwrap();
+    }
+    (tx, rx)
+}
+
 /// Runs to completion the task `work` makes, given a counter it bumps per
 /// operation, with a callback queued before the task's first poll (so it
 /// runs when that poll yields); returns the final count and the count the
@@ -130,10 +139,7 @@ where
 #[test]
 fn a_receiver_of_a_full_channel_yields_after_one_budget() {
     let lp = EventLoop::new();
-    let (tx, mut rx) = evloop::channel::<u32>();
-    for n in 0..1_000 {
-        tx.send(n).unwrap();
-    }
+    let (tx, mut rx) = filled_channel(1_000);
     drop(tx);
     let (received, seen) = run_counting(&lp, |received| async move {
         while rx.recv().await.is_some() {
@@ -175,10 +181,7 @@ fn a_sender_into_a_drained_channel_yields_after_one_budget() {
 #[test]
 fn a_runner_nested_in_a_task_is_not_held_by_the_tasks_budget() {
     let lp = EventLoop::new();
-    let (tx, mut rx) = evloop::channel::<u32>();
-    for n in 0..200 {
-        tx.send(n).unwrap();
-    }
+    let (_tx, mut rx) = filled_channel(200);
     let done = util::watchdog_local(|| {
         lp.run_until_complete(async move {
             let (a, b) = UnixStream::pair().unwrap();
