@@ -6,13 +6,13 @@
 //! jobs plus `run_coroutine_threadsafe` round trips from another thread.
 //!
 //! What "exact" means for this design: the loop keeps the capacity it grew
-//! (the ready queue's ring, the slabs of the task registry and the setters,
+//! (the ready queue's ring, the task registry, the setters' slab,
 //! the timer wheel's entries and a few spare slot arrays, the remote
 //! queue's current block), so live allocations do not return to where they were
 //! before the first round. They must be *identical* after a second
 //! identical round (anything kept per cycle would show), and back to the
 //! baseline exactly once the loop is dropped. A burst of a million
-//! callbacks, or of 200,000 timers, must give its memory back once the
+//! callbacks, of 200,000 timers or of 200,000 tasks, must give its memory back once the
 //! loop goes to sleep.
 //!
 //! A binary of its own, with one test: the allocator counts every thread of
@@ -332,6 +332,31 @@ fn live_allocations_are_the_same_after_each_round_and_back_to_baseline_after_clo
     assert!(
         after_timers.1 - slept.1 <= 1024 * 80,
         "the wheel grown by a burst is given back: {slept:?} -> {after_timers:?}"
+    );
+    // A burst of tasks grows the registry (8 bytes a task, and 4 for each
+    // free key once they are done: 2.4 MB); once they finished, the loop
+    // going to sleep gives that room back.
+    let done = Rc::new(Cell::new(0));
+    for _ in 0..200_000 {
+        let done = done.clone();
+        drop(lp.ensure_future(async move { done.set(done.get() + 1) }));
+    }
+    while done.get() < 200_000 {
+        lp.run_once(None).unwrap();
+    }
+    let tasks = live();
+    lp.run_once(Some(Duration::from_millis(1))).unwrap(); // nothing to do: it sleeps
+    drop(done);
+    let after_tasks = live();
+    assert!(
+        tasks.1 - after_timers.1 > 2 << 20,
+        "the burst grew the registry: {after_timers:?} -> {tasks:?}"
+    );
+    // The 1,024 slots and free keys the registry keeps, and the task
+    // memory a sleeping loop's thread keeps for its next tasks (256 KiB).
+    assert!(
+        after_tasks.1 - after_timers.1 <= 1024 * 12 + 256 * 1024,
+        "the registry grown by a burst is given back: {after_timers:?} -> {after_tasks:?}"
     );
     lp.close().unwrap();
     drop(lp);

@@ -61,6 +61,10 @@ const READY_KEEP_SLOTS: usize = 4096;
 /// after a burst of timers (see `Wheel::shrink`).
 const WHEEL_KEEP_ENTRIES: usize = 1024;
 
+/// The task registry keeps this many slots (8 KB) when it shrinks back
+/// after a burst of tasks (see `Registry::shrink`).
+const REGISTRY_KEEP_SLOTS: usize = 1024;
+
 /// The most expired timers one iteration hands to the ready queue. When a
 /// million timers fall due in one sweep, expiring them all before running
 /// any means waking a million tasks whose memory has left the cache by the
@@ -141,11 +145,13 @@ impl Core {
         let parked = timeout != Some(Duration::ZERO);
         if parked {
             bump(&self.counters.parks);
-            // Idle: the memory kept for the next tasks, and the ready
-            // queue's ring, shrink to a little.
+            // Idle: the memory kept for the next tasks, the ready queue's
+            // ring, the timer wheel and the task registry shrink to a
+            // little.
             crate::task::trim_task_memory();
             self.sched.ready().borrow_mut().shrink(READY_KEEP_SLOTS);
             self.timers.borrow_mut().shrink(WHEEL_KEEP_ENTRIES);
+            self.sched.shrink_registry(REGISTRY_KEEP_SLOTS);
             if !self.expired_left() {
                 self.expired.borrow_mut().shrink_to(TIMER_EXPIRY_LIMIT);
             }

@@ -5,6 +5,8 @@
 //! - `raw`: the one-allocation task and its waker, and the loop-thread
 //!   types through which its `!Send` part is reached (with `state`, the
 //!   only `unsafe` of the scheduler);
+//! - `registry`: every task whose future is alive, each held by a
+//!   reference (removing a finished task writes, never reads, its slot);
 //! - `scheduler`: what tasks need from their loop (ready queue, registry,
 //!   remote queue, names, reports);
 //! - `context`: the thread-local that points at the running loop;
@@ -21,6 +23,7 @@ mod info;
 mod join;
 mod owner;
 mod raw;
+mod registry;
 mod scheduler;
 mod state;
 mod stored_waker;

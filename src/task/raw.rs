@@ -721,6 +721,29 @@ impl Turn {
 }
 
 impl LocalRef {
+    /// Another owner of the task, made without counting: it adopts a
+    /// reference that its holder gives up (the registry's, when the task
+    /// leaves it; see `registry`).
+    ///
+    /// # Safety
+    ///
+    /// A unit of `Local::refs` must be held for this task by someone who
+    /// gives it up: the returned owner releases it when dropped.
+    pub(super) unsafe fn adopt(&self) -> LocalRef {
+        LocalRef {
+            raw: ManuallyDrop::new(RawTask {
+                ptr: self.raw.ptr,
+                _not_send: PhantomData,
+            }),
+        }
+    }
+
+    /// The loop-thread references the task has (its `Local::refs`).
+    #[cfg(test)]
+    pub(super) fn local_refs(&self) -> u32 {
+        self.raw.header().local.refs.get()
+    }
+
     /// The registry lets go of a completed task: if an entry for it is
     /// still in the ready queue, the reference passes to that entry
     /// (invariant 2), which releases it when popped.

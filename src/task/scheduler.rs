@@ -19,10 +19,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
-use slab::Slab;
-
 use super::owner::TaskOwners;
 use super::raw::{JoinWaiter, LocalRef, Payload, RawTask, RemoteTask, TaskEntry, Turn};
+use super::registry::Registry;
 use super::{state, Task};
 use crate::callback::SendFn;
 use crate::exception::{drop_payload, print_default, print_line, Exception, ExceptionSource};
@@ -58,7 +57,7 @@ pub(crate) type Handler = Rc<dyn Fn(&Exception<'_>)>;
 pub(crate) struct Scheduler {
     ready: RefCell<ReadyQueue<TaskEntry>>,
     /// Every task whose future is alive; each entry owns a reference.
-    registry: RefCell<Slab<LocalRef>>,
+    registry: RefCell<Registry>,
     closed: Cell<bool>,
     /// A task's turn is under way (a `Turn` exists): the registry must not
     /// be emptied meanwhile (the turn owns no reference).
@@ -139,7 +138,7 @@ impl Scheduler {
             return Task::from_raw(task, self.clone());
         }
         let view = task.view();
-        view.set_registry_key(self.registry.borrow_mut().insert(task.clone()));
+        self.registry.borrow_mut().insert(task.clone());
         view.update(state::Local::schedule);
         // The id is the first entry's sequence number (+ 1, so that 0 means
         // "never registered"): unique and increasing, at no extra cost.
@@ -233,14 +232,7 @@ impl Scheduler {
         if state.is_named() {
             self.names.borrow_mut().remove(&view.id());
         }
-        let key = view.registry_key();
-        let entry = {
-            let mut registry = self.registry.borrow_mut();
-            match registry.get(key) {
-                Some(t) if t.ptr_eq(task) => Some(registry.remove(key)),
-                _ => None,
-            }
-        };
+        let entry = self.registry.borrow_mut().remove(task);
         let _registry_ref = RegistryRef(entry);
         if state.is_detached() {
             if let Some(payload) = task.discard_output() {
@@ -283,11 +275,7 @@ impl Scheduler {
 
     /// A reference to each task whose future is alive.
     pub(crate) fn tasks(&self) -> Vec<LocalRef> {
-        self.registry
-            .borrow()
-            .iter()
-            .map(|(_, t)| t.clone())
-            .collect()
+        self.registry.borrow().iter().cloned().collect()
     }
 
     /// The task registered under `key`, if any.
@@ -306,7 +294,12 @@ impl Scheduler {
             !self.in_turn.get(),
             "evloop: the registry emptied during a turn"
         );
-        self.registry.borrow_mut().drain().collect()
+        self.registry.borrow_mut().drain()
+    }
+
+    /// Idle: the registry gives back the slots a burst of tasks left.
+    pub(crate) fn shrink_registry(&self, keep: usize) {
+        self.registry.borrow_mut().shrink(keep);
     }
 
     // ---- names ------------------------------------------------------------------
