@@ -84,6 +84,7 @@ mod io;
 mod loop_handle;
 pub mod net;
 mod oneshot;
+mod prefetch;
 pub mod process;
 mod ready;
 mod remote;

@@ -75,6 +75,14 @@ const REGISTRY_KEEP_SLOTS: usize = 1024;
 /// that falls due later.
 pub(crate) const TIMER_EXPIRY_LIMIT: usize = 1024;
 
+/// How far ahead of the timer it expires the loop asks for a sleeping
+/// task's memory (`RawTask::prefetch`), and twice as far for the timer's
+/// entry. A batch of a million sleeps is handed out long after the wheel
+/// read its entries, and each wake waits for its entry and then its
+/// task's header, both cold; asked for this many timers earlier, the lines
+/// arrive while the wakes before run, instead of one miss after another.
+const EXPIRY_PREFETCH_AHEAD: usize = 16;
+
 impl Core {
     /// One iteration of the loop, as a list of phases (see `docs/internals.md`).
     /// This is the only place where callbacks run and tasks are polled.
@@ -341,6 +349,7 @@ impl Core {
         let (from, len) = (self.expired_done.get(), self.expired.borrow().len());
         let to = len.min(from + TIMER_EXPIRY_LIMIT);
         for i in from..to {
+            self.prefetch_expiring(i);
             let key = self.expired.borrow()[i];
             self.expire(key);
         }
@@ -352,6 +361,24 @@ impl Core {
         }
         self.expired_waiting.set(to < len);
         to > from
+    }
+
+    /// Before the `i`-th expired timer: asks for the wheel entry of the
+    /// one [`EXPIRY_PREFETCH_AHEAD`] × 2 further, and for the task of the
+    /// one `EXPIRY_PREFETCH_AHEAD` further (its entry, asked for that
+    /// many timers ago, has arrived by now).
+    #[inline(always)]
+    fn prefetch_expiring(&self, i: usize) {
+        let expired = self.expired.borrow();
+        let timers = self.timers.borrow();
+        if let Some(&far) = expired.get(i + 2 * EXPIRY_PREFETCH_AHEAD) {
+            timers.prefetch(far);
+        }
+        if let Some(&near) = expired.get(i + EXPIRY_PREFETCH_AHEAD) {
+            if let Some(TimerEntry::Waker(w)) = timers.get(near) {
+                w.prefetch();
+            }
+        }
     }
 
     fn expire(&self, key: TimerKey) {

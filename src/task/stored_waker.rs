@@ -64,6 +64,16 @@ impl StoredWaker {
         }
     }
 
+    /// Brings a task's memory into the cache ahead of its wake
+    /// ([`RawTask::prefetch`](super::raw::RawTask::prefetch)); nothing for
+    /// another waker.
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        if let StoredWaker::Task(task) = self {
+            task.prefetch();
+        }
+    }
+
     /// Wakes it: a task of the running loop onto the ready queue (its
     /// remote queue if the loop is not running now).
     #[inline]

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::prefetch::prefetch;
+
 use super::level::{level_for, Level, Spares, TimerList, NIL, NUM_LEVELS, WHEEL_BITS};
 
 /// Identifies one timer: its entry index and the generation of that entry
@@ -326,6 +328,14 @@ impl<T> Wheel<T> {
         let entry = self.entries.get(key.index as usize)?;
         let live = entry.generation == key.generation;
         live.then_some(entry.value.as_ref()).flatten()
+    }
+
+    /// Asks for `key`'s entry to be brought into the cache (see
+    /// `prefetch`): the loop does it some timers ahead of reading an
+    /// expired batch's entries, which a big batch has let go cold.
+    #[inline]
+    pub(crate) fn prefetch(&self, key: TimerKey) {
+        prefetch(self.entries.as_ptr().wrapping_add(key.index as usize));
     }
 
     /// The value of a timer, pending or expired; `None` if the key is stale.
