@@ -242,7 +242,7 @@ impl RawTask {
                     refs: LoopCell::new(1),
                     bits: LoopCell::new(state::Local::new().into()),
                     join_waiter: LoopCell::new(JoinWaiter::None),
-                    registry_key: LoopCell::new(usize::MAX),
+                    registry_key: LoopCell::new(super::registry::UNREGISTERED),
                     id: LoopCell::new(0),
                     location,
                 },
@@ -393,7 +393,7 @@ impl<'a> View<'a> {
         self.local.registry_key.get()
     }
 
-    pub(crate) fn set_registry_key(self, key: usize) {
+    pub(super) fn set_registry_key(self, key: usize) {
         self.local.registry_key.set(key);
     }
 

@@ -40,9 +40,13 @@ pub(crate) struct Registry {
     /// Tasks registered.
     len: usize,
     /// Insertions since [`shrink`](Registry::shrink) last looked: it looks
-    /// again only after as many as half the slots, so that its scans cost
-    /// O(1) an insertion.
+    /// again after as many as half the slots, so that its scans cost O(1)
+    /// an insertion.
     inserted_since_shrink: usize,
+    /// The highest slot in use when `shrink` last looked and could not cut
+    /// (it held the array up): once that task is gone, `shrink` looks
+    /// again without waiting for more insertions.
+    blocker: Option<usize>,
 }
 
 impl Registry {
@@ -76,8 +80,14 @@ impl Registry {
 
     /// Takes `task` out: the registry's reference to it, or `None` if it
     /// is not registered (the teardown took it out already).
+    ///
+    /// # Safety
+    ///
+    /// `task` must be a task of this registry's loop: its key, if it has
+    /// one, was given by this registry. (The slot is not read to check it:
+    /// that read is what this registry exists to avoid.)
     #[inline]
-    pub(crate) fn remove(&mut self, task: &LocalRef) -> Option<LocalRef> {
+    pub(crate) unsafe fn remove(&mut self, task: &LocalRef) -> Option<LocalRef> {
         let view = task.view();
         let key = view.registry_key();
         if key == UNREGISTERED {
@@ -87,14 +97,15 @@ impl Registry {
             self.get(key).is_some_and(|t| t.ptr_eq(task)),
             "a task's registry key names another slot"
         );
-        view.set_registry_key(UNREGISTERED);
         // A store, not a read (module docs): `None` in a slot of
         // `ManuallyDrop` drops nothing, so the old value is not loaded.
         self.slots[key] = None;
+        view.set_registry_key(UNREGISTERED);
         self.vacant.push(key as u32);
         self.len -= 1;
-        // SAFETY: `task` was registered under `key` (its key said so, and
-        // the invariant ties the two), so the registry held one of its
+        // SAFETY: `task` was registered here under `key` (its key said so,
+        // it is a task of this registry, the caller's promise, and the
+        // invariant ties the two), so the registry held one of its
         // references; the slot no longer does, and that reference passes
         // to the returned owner, counted once.
         Some(unsafe { task.adopt() })
@@ -124,6 +135,7 @@ impl Registry {
         self.vacant = Vec::new();
         self.len = 0;
         self.inserted_since_shrink = 0;
+        self.blocker = None;
         slots
             .into_iter()
             .flatten()
@@ -136,30 +148,53 @@ impl Registry {
     }
 
     /// Gives back the slots a burst of tasks left (the loop calls it when
-    /// it goes to sleep): once at most a quarter of the slots hold a task,
-    /// the array is cut after the last one that does (`keep` slots at
-    /// least) and the free keys above the cut are dropped. A task alive
-    /// high up keeps the array up to it. Looks only after half the slots'
-    /// worth of insertions since it last did.
+    /// it goes to sleep). Once at most a quarter of the slots hold a task,
+    /// it looks for the last one in use; if the array can lose at least
+    /// half, it is cut after it (`keep` slots at least). Either way the
+    /// free keys are rebuilt lowest on top, so that new tasks fill the
+    /// array from its start and a task alive high up, which held the
+    /// array, is the last one there: when it is gone, the next call looks
+    /// again at once. Otherwise it looks only after half the slots' worth
+    /// of insertions, so that its scans cost O(1) an insertion.
     pub(crate) fn shrink(&mut self, keep: usize) {
         let slots = self.slots.len();
-        if slots <= keep || self.len > slots / 4 || self.inserted_since_shrink < slots / 2 {
+        if slots <= keep || self.len > slots / 4 {
             return;
         }
+        let blocker_gone = self.blocker.is_some_and(|k| self.get(k).is_none());
+        if self.inserted_since_shrink < slots / 2 && !blocker_gone {
+            return;
+        }
+        let counted = self.inserted_since_shrink >= slots / 2;
         self.inserted_since_shrink = 0;
+        // Scans the free slots at the top only: at most what it may cut.
         let in_use = self
             .slots
             .iter()
             .rposition(Option::is_some)
             .map_or(0, |k| k + 1);
         let cut = in_use.max(keep);
-        if cut == slots {
+        if cut > (slots / 2).max(keep) {
+            self.blocker = in_use.checked_sub(1);
+            if counted {
+                self.rebuild_vacant(); // O(slots), after slots / 2 insertions
+            }
             return;
         }
+        self.blocker = None;
         self.slots.truncate(cut);
         self.slots.shrink_to(cut);
-        self.vacant.retain(|&key| (key as usize) < cut);
-        self.vacant.shrink_to(cut - self.len);
+        self.rebuild_vacant(); // O(cut), after giving back at least as much
+        self.vacant.shrink_to_fit();
+    }
+
+    /// The free keys again, the lowest on top.
+    fn rebuild_vacant(&mut self) {
+        self.vacant.clear();
+        let free = (0..self.slots.len())
+            .rev()
+            .filter(|&k| self.slots[k].is_none());
+        self.vacant.extend(free.map(|k| k as u32));
     }
 
     /// Slots, used or not (for tests of the shrinking).
@@ -179,7 +214,7 @@ impl Drop for Registry {
 
 #[cfg(all(test, not(evloop_loom)))]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
     use std::panic::Location;
     use std::sync::Arc;
     use std::time::Duration;
@@ -207,6 +242,13 @@ mod tests {
         )
     }
 
+    /// `Registry::remove`, for tests that use one registry for all their
+    /// tasks.
+    fn take(registry: &mut Registry, task: &LocalRef) -> Option<LocalRef> {
+        // SAFETY: every task of a test goes into that test's one registry.
+        unsafe { registry.remove(task) }
+    }
+
     /// The loop-thread references a task has (its registry's included).
     fn refs(task: &LocalRef) -> u32 {
         task.local_refs()
@@ -221,14 +263,14 @@ mod tests {
         assert_eq!(a.view().registry_key(), key);
         assert_eq!(refs(&a), 2, "the handle and the registry");
         assert!(registry.get(key).is_some_and(|t| t.ptr_eq(&a)));
-        let taken = registry.remove(&a).expect("registered");
+        let taken = take(&mut registry, &a).expect("registered");
         assert!(taken.ptr_eq(&a));
         assert_eq!(refs(&a), 2, "the reference moved out, not copied");
         drop(taken);
         assert_eq!(refs(&a), 1);
         assert_eq!(a.view().registry_key(), UNREGISTERED);
         assert!(registry.get(key).is_none());
-        assert!(registry.remove(&a).is_none(), "removed once only");
+        assert!(take(&mut registry, &a).is_none(), "removed once only");
         let b = task(&owners);
         assert_eq!(registry.insert(b.clone()), key, "the freed key is reused");
         assert_eq!(registry.len(), 1);
@@ -242,14 +284,17 @@ mod tests {
         for t in &tasks {
             registry.insert(t.clone());
         }
-        registry.remove(&tasks[1]);
+        take(&mut registry, &tasks[1]);
         let drained = registry.drain();
         assert_eq!(drained.len(), 4);
         assert!(drained.iter().all(|t| refs(t) == 2));
         assert!(tasks
             .iter()
             .all(|t| t.view().registry_key() == UNREGISTERED));
-        assert!(registry.remove(&tasks[0]).is_none(), "the teardown took it");
+        assert!(
+            take(&mut registry, &tasks[0]).is_none(),
+            "the teardown took it"
+        );
         drop(drained);
         assert!(tasks.iter().all(|t| refs(t) == 1));
     }
@@ -271,7 +316,7 @@ mod tests {
     fn random_inserts_and_removes_agree_with_a_map() {
         let (owners, _remote, _poll) = owners();
         let mut registry = Registry::default();
-        let mut model: HashMap<usize, LocalRef> = HashMap::new();
+        let mut model: BTreeMap<usize, LocalRef> = BTreeMap::new();
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let steps = if cfg!(miri) { 400 } else { 20_000 };
         for step in 0..steps {
@@ -290,7 +335,7 @@ mod tests {
                     .nth((seed >> 32) as usize % model.len())
                     .unwrap();
                 let t = model.remove(&key).unwrap();
-                drop(registry.remove(&t).expect("registered"));
+                drop(take(&mut registry, &t).expect("registered"));
                 assert_eq!(refs(&t), 1);
             }
             assert_eq!(registry.len(), model.len());
@@ -304,7 +349,7 @@ mod tests {
         }
         assert_eq!(registry.iter().count(), model.len());
         for t in model.values() {
-            drop(registry.remove(t));
+            drop(take(&mut registry, t));
         }
         let grown = registry.capacity();
         registry.inserted_since_shrink = grown; // as if many had come and gone
@@ -322,26 +367,78 @@ mod tests {
     }
 
     #[test]
-    fn a_task_alive_high_up_keeps_the_slots_up_to_it() {
+    fn a_task_alive_high_up_holds_the_slots_until_it_goes() {
         let (owners, _remote, _poll) = owners();
         let mut registry = Registry::default();
         let tasks: Vec<LocalRef> = (0..100).map(|_| task(&owners)).collect();
         for t in &tasks {
             registry.insert(t.clone());
         }
-        for t in tasks.iter().take(99).skip(10) {
-            drop(registry.remove(t));
+        for t in &tasks[10..99] {
+            drop(take(&mut registry, t));
         }
         registry.shrink(4);
         assert_eq!(registry.capacity(), 100, "the last task holds the array");
-        drop(registry.remove(&tasks[99]));
-        registry.inserted_since_shrink = 100;
+        let newcomer = task(&owners);
+        assert_eq!(
+            registry.insert(newcomer.clone()),
+            10,
+            "the lowest free key first"
+        );
+        drop(take(&mut registry, &newcomer));
         registry.shrink(4);
+        assert_eq!(registry.capacity(), 100, "still held");
+        drop(take(&mut registry, &tasks[99]));
+        registry.shrink(4); // no insertions since: the holder's end is enough
         assert_eq!(registry.capacity(), 10, "cut after the last task in use");
         let keys: Vec<usize> = (0..10).map(|_| registry.insert(task(&owners))).collect();
         assert!(
             keys.iter().all(|&k| k >= 10),
             "no free key below: new slots"
+        );
+    }
+
+    #[test]
+    fn shrink_waits_for_a_quarter_in_use_and_half_the_slots_in_insertions() {
+        let (owners, _remote, _poll) = owners();
+        let mut registry = Registry::default();
+        let tasks: Vec<LocalRef> = (0..100).map(|_| task(&owners)).collect();
+        for t in &tasks {
+            registry.insert(t.clone());
+        }
+        for t in &tasks[30..] {
+            drop(take(&mut registry, t));
+        }
+        registry.shrink(4);
+        assert_eq!(
+            registry.capacity(),
+            100,
+            "30 of 100 in use: more than a quarter"
+        );
+        for t in &tasks[20..30] {
+            drop(take(&mut registry, t));
+        }
+        registry.shrink(4);
+        assert_eq!(
+            registry.capacity(),
+            20,
+            "20 of 100: cut after the last in use"
+        );
+        for t in &tasks[2..20] {
+            drop(take(&mut registry, t));
+        }
+        registry.shrink(4);
+        assert_eq!(registry.capacity(), 20, "no insertion since it last looked");
+        for _ in 0..10 {
+            let t = task(&owners);
+            registry.insert(t.clone());
+            drop(take(&mut registry, &t));
+        }
+        registry.shrink(4);
+        assert_eq!(
+            registry.capacity(),
+            4,
+            "half the slots' worth of insertions: it looks"
         );
     }
 }

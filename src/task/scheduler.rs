@@ -232,7 +232,15 @@ impl Scheduler {
         if state.is_named() {
             self.names.borrow_mut().remove(&view.id());
         }
-        let entry = self.registry.borrow_mut().remove(task);
+        // One compare on the header's line, which is in the cache: what
+        // makes the registry's unread slot safe to trust.
+        assert!(
+            task.local_view(self).is_some(),
+            "evloop: a task finished by a loop it does not belong to"
+        );
+        // SAFETY: `task` is a task of this loop (just checked), so its key,
+        // if any, was given by this loop's registry.
+        let entry = unsafe { self.registry.borrow_mut().remove(task) };
         let _registry_ref = RegistryRef(entry);
         if state.is_detached() {
             if let Some(payload) = task.discard_output() {
