@@ -242,6 +242,16 @@ mod tests {
         )
     }
 
+    /// A registry holding `n` new tasks (keys 0 to n - 1), and the tasks.
+    fn registered(owners: &TaskOwners, n: usize) -> (Registry, Vec<LocalRef>) {
+        let mut registry = Registry::default();
+        let tasks: Vec<LocalRef> = (0..n).map(|_| task(owners)).collect();
+        for t in &tasks {
+            registry.insert(t.clone());
+        }
+        (registry, tasks)
+    }
+
     /// `Registry::remove`, for tests that use one registry for all their
     /// tasks.
     fn take(registry: &mut Registry, task: &LocalRef) -> Option<LocalRef> {
@@ -279,11 +289,7 @@ mod tests {
     #[test]
     fn draining_takes_every_task_out_with_its_reference() {
         let (owners, _remote, _poll) = owners();
-        let mut registry = Registry::default();
-        let tasks: Vec<LocalRef> = (0..5).map(|_| task(&owners)).collect();
-        for t in &tasks {
-            registry.insert(t.clone());
-        }
+        let (mut registry, tasks) = registered(&owners, 5);
         take(&mut registry, &tasks[1]);
         let drained = registry.drain();
         assert_eq!(drained.len(), 4);
@@ -369,11 +375,7 @@ mod tests {
     #[test]
     fn a_task_alive_high_up_holds_the_slots_until_it_goes() {
         let (owners, _remote, _poll) = owners();
-        let mut registry = Registry::default();
-        let tasks: Vec<LocalRef> = (0..100).map(|_| task(&owners)).collect();
-        for t in &tasks {
-            registry.insert(t.clone());
-        }
+        let (mut registry, tasks) = registered(&owners, 100);
         for t in &tasks[10..99] {
             drop(take(&mut registry, t));
         }
@@ -401,34 +403,19 @@ mod tests {
     #[test]
     fn shrink_waits_for_a_quarter_in_use_and_half_the_slots_in_insertions() {
         let (owners, _remote, _poll) = owners();
-        let mut registry = Registry::default();
-        let tasks: Vec<LocalRef> = (0..100).map(|_| task(&owners)).collect();
-        for t in &tasks {
-            registry.insert(t.clone());
+        let (mut registry, tasks) = registered(&owners, 100);
+        let steps = [
+            (30..100, 100, "30 of 100 in use: more than a quarter"),
+            (20..30, 20, "20 of 100: cut after the last in use"),
+            (2..20, 20, "no insertion since it last looked"),
+        ];
+        for (ended, capacity, why) in steps {
+            for t in &tasks[ended] {
+                drop(take(&mut registry, t));
+            }
+            registry.shrink(4);
+            assert_eq!(registry.capacity(), capacity, "{why}");
         }
-        for t in &tasks[30..] {
-            drop(take(&mut registry, t));
-        }
-        registry.shrink(4);
-        assert_eq!(
-            registry.capacity(),
-            100,
-            "30 of 100 in use: more than a quarter"
-        );
-        for t in &tasks[20..30] {
-            drop(take(&mut registry, t));
-        }
-        registry.shrink(4);
-        assert_eq!(
-            registry.capacity(),
-            20,
-            "20 of 100: cut after the last in use"
-        );
-        for t in &tasks[2..20] {
-            drop(take(&mut registry, t));
-        }
-        registry.shrink(4);
-        assert_eq!(registry.capacity(), 20, "no insertion since it last looked");
         for _ in 0..10 {
             let t = task(&owners);
             registry.insert(t.clone());
