@@ -251,12 +251,7 @@ impl RawTask {
         };
         let ptr = place(cell).cast::<Header>();
         shim::track_alloc(ptr.as_ptr() as usize);
-        LocalRef {
-            raw: ManuallyDrop::new(RawTask {
-                ptr,
-                _not_send: PhantomData,
-            }),
-        }
+        LocalRef::at(ptr)
     }
 
     fn header(&self) -> &Header {
@@ -446,6 +441,18 @@ impl std::ops::Deref for LocalRef {
 }
 
 impl LocalRef {
+    /// The loop-thread owner of the task at `ptr`. Counts nothing: each
+    /// caller says which unit of `Local::refs` the new owner stands for
+    /// (or wraps it in `ManuallyDrop` when it stands for none).
+    fn at(ptr: NonNull<Header>) -> LocalRef {
+        LocalRef {
+            raw: ManuallyDrop::new(RawTask {
+                ptr,
+                _not_send: PhantomData,
+            }),
+        }
+    }
+
     /// The loop-thread view of the task.
     pub(crate) fn view(&self) -> View<'_> {
         View::new(self.raw.header())
@@ -513,12 +520,7 @@ impl Clone for LocalRef {
     fn clone(&self) -> LocalRef {
         let refs = &self.raw.header().local.refs;
         refs.set(refs.get() + 1);
-        LocalRef {
-            raw: ManuallyDrop::new(RawTask {
-                ptr: self.raw.ptr,
-                _not_send: PhantomData,
-            }),
-        }
+        LocalRef::at(self.raw.ptr)
     }
 }
 
@@ -610,12 +612,7 @@ pub(crate) fn local_ref(waker: &Waker, scheduler: &Scheduler) -> Option<LocalRef
     let refs = &view.local.refs;
     debug_assert!(refs.get() > 0, "a task that is not complete has an owner");
     refs.set(refs.get() + 1);
-    Some(LocalRef {
-        raw: ManuallyDrop::new(RawTask {
-            ptr,
-            _not_send: PhantomData,
-        }),
-    })
+    Some(LocalRef::at(ptr))
 }
 
 /// A ready-queue entry for a task: a pointer that owns no reference
@@ -669,12 +666,7 @@ impl TaskEntry {
     ///
     /// A unit of `Local::refs` must belong to this entry, and is consumed.
     unsafe fn into_owned(self) -> LocalRef {
-        LocalRef {
-            raw: ManuallyDrop::new(RawTask {
-                ptr: self.0,
-                _not_send: PhantomData,
-            }),
-        }
+        LocalRef::at(self.0)
     }
 }
 
@@ -731,12 +723,7 @@ impl Turn {
     /// The turn as a borrowed `LocalRef`, for bookkeeping shared with the
     /// teardown; never dropped (it owns no count).
     pub(super) fn as_local(&self) -> ManuallyDrop<LocalRef> {
-        ManuallyDrop::new(LocalRef {
-            raw: ManuallyDrop::new(RawTask {
-                ptr: self.ptr,
-                _not_send: PhantomData,
-            }),
-        })
+        ManuallyDrop::new(LocalRef::at(self.ptr))
     }
 }
 
@@ -750,12 +737,7 @@ impl LocalRef {
     /// A unit of `Local::refs` must be held for this task by someone who
     /// gives it up: the returned owner releases it when dropped.
     pub(super) unsafe fn adopt(&self) -> LocalRef {
-        LocalRef {
-            raw: ManuallyDrop::new(RawTask {
-                ptr: self.raw.ptr,
-                _not_send: PhantomData,
-            }),
-        }
+        LocalRef::at(self.raw.ptr)
     }
 
     /// The loop-thread references the task has (its `Local::refs`).

@@ -34,11 +34,9 @@ pub(crate) const UNREGISTERED: usize = usize::MAX;
 #[derive(Default)]
 pub(crate) struct Registry {
     slots: Vec<Option<ManuallyDrop<LocalRef>>>,
-    /// The keys of the `None` slots, the one freed last on top (its slot is
-    /// the likeliest to be in the cache).
+    /// The keys of the `None` slots, every one of them, the one freed last
+    /// on top (its slot is the likeliest to be in the cache).
     vacant: Vec<u32>,
-    /// Tasks registered.
-    len: usize,
     /// Insertions since [`shrink`](Registry::shrink) last looked: it looks
     /// again after as many as half the slots, so that its scans cost O(1)
     /// an insertion.
@@ -73,7 +71,6 @@ impl Registry {
         };
         task.view().set_registry_key(key);
         self.slots[key] = Some(ManuallyDrop::new(task));
-        self.len += 1;
         self.inserted_since_shrink += 1;
         key
     }
@@ -102,12 +99,9 @@ impl Registry {
         self.slots[key] = None;
         view.set_registry_key(UNREGISTERED);
         self.vacant.push(key as u32);
-        self.len -= 1;
-        // SAFETY: `task` was registered here under `key` (its key said so,
-        // it is a task of this registry, the caller's promise, and the
-        // invariant ties the two), so the registry held one of its
-        // references; the slot no longer does, and that reference passes
-        // to the returned owner, counted once.
+        // `task` is this registry's (the caller's promise) and its key names
+        // its slot (the invariant): the registry held one of its references.
+        // SAFETY: the slot no longer holds that reference; the owner takes it.
         Some(unsafe { task.adopt() })
     }
 
@@ -122,10 +116,9 @@ impl Registry {
         self.slots.iter().filter_map(|slot| slot.as_deref())
     }
 
-    /// Tasks registered.
-    #[cfg(test)]
+    /// Tasks registered: the slots that are not free.
     fn len(&self) -> usize {
-        self.len
+        self.slots.len() - self.vacant.len()
     }
 
     /// Every registered task, taken out with its reference (the
@@ -133,7 +126,6 @@ impl Registry {
     pub(crate) fn drain(&mut self) -> Vec<LocalRef> {
         let slots = std::mem::take(&mut self.slots);
         self.vacant = Vec::new();
-        self.len = 0;
         self.inserted_since_shrink = 0;
         self.blocker = None;
         slots
@@ -158,7 +150,7 @@ impl Registry {
     /// of insertions, so that its scans cost O(1) an insertion.
     pub(crate) fn shrink(&mut self, keep: usize) {
         let slots = self.slots.len();
-        if slots <= keep || self.len > slots / 4 {
+        if slots <= keep || self.len() > slots / 4 {
             return;
         }
         let blocker_gone = self.blocker.is_some_and(|k| self.get(k).is_none());
