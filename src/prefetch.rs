@@ -10,11 +10,10 @@
 /// A no-op where no prefetch instruction is available.
 #[inline(always)]
 pub(crate) fn prefetch<T>(ptr: *const T) {
+    // A prefetch reads no value into the program and never faults: the
+    // processor ignores an address that is not mapped.
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the intrinsic needs SSE, which every x86-64 processor has
-    // (it is in the target's baseline); a prefetch reads no value into
-    // the program and never faults: an address that is not mapped is
-    // ignored by the processor.
+    // SAFETY: the intrinsic needs SSE, in every x86-64 processor's baseline.
     unsafe {
         std::arch::x86_64::_mm_prefetch(ptr.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
     }
